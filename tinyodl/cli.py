@@ -1,0 +1,215 @@
+"""The `tinyodl` command line.
+
+Every user-facing failure is a TinyodlError: one line on stderr (plus the UART log for run failures),
+exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .boards import board_names, load_board
+from .errors import TinyodlError, ToolMissingError
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+def _cmd_boards(args: argparse.Namespace) -> int:
+    rows = [load_board(name) for name in board_names()]
+    if args.json:
+        print(json.dumps([_board_dict(b) for b in rows], indent=2))
+        return 0
+    table = Table(title="boards")
+    for col in ("board", "MCU", "core", "clock", "flash", "RAM", "console", "QEMU"):
+        table.add_column(col)
+    for b in rows:
+        ram = ", ".join(f"{r.name} {r.length // 1024} KiB" for r in b.target.memory.ram)
+        qemu = ", ".join(f"{q.machine} ({q.image})" for q in b.qemu)
+        table.add_row(b.name, b.mcu, b.cpu, f"{b.clock_hz // 1_000_000} MHz",
+                      f"{b.target.memory.flash.length // 1024} KiB", ram,
+                      f"{b.target.console.instance} @ 0x{b.target.console.base:08X}", qemu)
+    out_console.print(table)
+    return 0
+
+
+def _board_dict(b: Any) -> dict[str, Any]:
+    return {
+        "name": b.name,
+        "mcu": b.mcu,
+        "core": b.cpu,
+        "fpu": b.fpu,
+        "dsp": b.dsp,
+        "clock_hz": b.clock_hz,
+        "flash_bytes": b.target.memory.flash.length,
+        "ram": {r.name: r.length for r in b.target.memory.ram},
+        "bootloader_chip_id": f"0x{b.chip_id:03X}",
+        "qemu": [{"machine": q.machine, "image": q.image} for q in b.qemu],
+        "renode_platform": b.renode_platform,
+    }
+
+
+def _tool_version(cmd: list[str]) -> str | None:
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else "present"
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .sim import qemu
+
+    checks: list[dict[str, Any]] = []
+
+    def add(name: str, ok: bool, detail: str, fix: str = "", required: bool = True) -> None:
+        checks.append({"name": name, "ok": ok, "detail": detail, "fix": "" if ok else fix, "required": required})
+
+    gcc = _tool_version(["arm-none-eabi-gcc", "--version"])
+    add("arm-none-eabi-gcc", gcc is not None, gcc or "not found",
+        "apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    make = _tool_version(["make", "--version"])
+    add("make", make is not None, make or "not found", "apt-get install --no-install-recommends make")
+    try:
+        info = qemu.qemu_info()
+        add("qemu-system-arm", True, f"QEMU {info.version_text}")
+        for name in board_names():
+            board = load_board(name)
+            try:
+                entry = qemu.select_entry(board, info)
+                add(f"QEMU machine for {name}", True, f"{entry.machine} ({entry.image} image)")
+                if entry is not board.qemu[0]:
+                    add(f"{name} board image on QEMU", False,
+                        f"falls back to the {entry.machine} twin", qemu.APT_QEMU_BACKPORTS, required=False)
+            except ToolMissingError as exc:
+                add(f"QEMU machine for {name}", False, str(exc), qemu.APT_QEMU_BACKPORTS)
+    except ToolMissingError:
+        add("qemu-system-arm", False, "not found", qemu.APT_QEMU)
+    renode = _tool_version(["renode", "--version"])
+    add("renode", renode is not None, renode or "not on PATH (optional: Renode runs are skipped)",
+        "install Renode from its release packages", required=False)
+    stm32flash = _tool_version(["stm32flash", "-h"])
+    add("stm32flash", stm32flash is not None, "present" if stm32flash else "not found (optional, tests)",
+        "apt-get install --no-install-recommends stm32flash", required=False)
+
+    ok = all(c["ok"] for c in checks if c["required"])
+    if args.json:
+        print(json.dumps({"ok": ok, "checks": checks}, indent=2))
+        return 0 if ok else 2
+    table = Table(title=f"tinyodl {__version__} doctor")
+    for col in ("check", "status", "detail", "fix"):
+        table.add_column(col)
+    for c in checks:
+        status = "[green]ok[/]" if c["ok"] else ("[red]missing[/]" if c["required"] else "[yellow]optional[/]")
+        table.add_row(c["name"], status, c["detail"], c["fix"])
+    out_console.print(table)
+    return 0 if ok else 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import RunOptions, run_app
+
+    names = board_names() if args.board == "all" else [b.strip() for b in args.board.split(",") if b.strip()]
+    for name in names:
+        load_board(name)  # unknown boards fail before anything is built
+    options = RunOptions(sim=args.sim, timeout_s=args.timeout)
+    results = []
+    for name in names:
+        if args.json:
+            results.append(run_app(name, args.app, options))
+        else:
+            with err_console.status(f"{name}: starting") as status:
+                results.append(run_app(name, args.app, options, progress=lambda m, s=status: s.update(m)))
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    else:
+        _print_run_table(results)
+    return 0 if all(r["outputs_match"] for r in results) else 1
+
+
+def _print_run_table(results: list[dict[str, Any]]) -> None:
+    summary = Table(title=f"tinyodl {results[0]['app']}: simulated boards")
+    summary.add_column("")
+    for r in results:
+        summary.add_column(r["board"], justify="right")
+
+    def row(label: str, fn: Any) -> None:
+        summary.add_row(label, *[str(fn(r)) for r in results])
+
+    row("core @ clock", lambda r: f"{r['core']} @ {r['clock_hz'] // 1_000_000} MHz")
+    row("simulator", lambda r: f"QEMU {r['simulator_version']} {r['machine']}")
+    row("image", lambda r: r["image"])
+    row("counter", lambda r: f"{r['timer_source']}, {r['instructions_granularity']:g} instr/tick")
+    row("counter check (2x20000 instr)", lambda r: f"{r['counter_check']['measured_instructions']:,}")
+    row("flash", lambda r: f"{r['flash_bytes']:,} B")
+    row("static RAM", lambda r: f"{r['static_ram_bytes']:,} B")
+    row("stack peak", lambda r: f"{r['stack_peak_bytes']:,} B of {r['stack_reserved_bytes']:,}")
+    names = [s["name"] for s in results[0]["steps"] if s["name"].startswith("dot")]
+    for name in names:
+        def cell(r: dict[str, Any], name: str = name) -> str:
+            step = next((s for s in r["steps"] if s["name"] == name), None)
+            if step is None:
+                return "-"
+            mark = "ok" if step["match"] else "MISMATCH"
+            per = step.get("instructions_per_element")
+            return f"{per:.2f} instr/elem, {mark}" if per is not None else mark
+        row(f"{name} (n={next(s['n'] for s in results[0]['steps'] if s['name'] == name)})", cell)
+    row("outputs match", lambda r: "yes" if r["outputs_match"] else "NO")
+    row("link retransmissions", lambda r: r["link"]["retransmissions"])
+    out_console.print(summary)
+    for r in results:
+        if r["image"] == "twin":
+            out_console.print(f"[dim]{r['board']}: {r['note']}[/]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tinyodl", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--version", action="version", version=f"tinyodl {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("boards", help="list the boards and how each runs on the simulators")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=_cmd_boards)
+
+    d = sub.add_parser("doctor", help="check the toolchain and simulators; print what is missing")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=_cmd_doctor)
+
+    r = sub.add_parser("run", help="build a firmware application and run it on a simulated board")
+    r.add_argument("--board", required=True, help="board name, comma-separated names, or 'all'")
+    r.add_argument("--app", required=True, help="firmware application (selftest)")
+    r.add_argument("--sim", default="qemu", help="simulator (default: qemu)")
+    r.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per run in seconds")
+    r.add_argument("--json", action="store_true", help="print the result contract as JSON")
+    r.set_defaults(func=_cmd_run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TinyodlError as exc:
+        err_console.print(f"tinyodl: error: {exc}", markup=False, highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("tinyodl: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
