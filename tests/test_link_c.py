@@ -29,41 +29,19 @@ from tinyodl.link.frame import MAX_BODY, MAX_ENCODED
 ROOT = Path(__file__).resolve().parents[1]
 LINK_DIR = ROOT / "firmware" / "link"
 LINK_SOURCES = sorted(LINK_DIR.glob("*.c"))
-HOST_FLAGS = [
-    "-std=c99",
-    "-O2",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-Wdouble-promotion",
-    "-Wshadow",
-    "-ffp-contract=off",
-]
-ARM_FLAGS = [
-    "-std=c99",
-    "-O2",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-Wdouble-promotion",
-    "-Wshadow",
-    "-mcpu=cortex-m4",
-    "-mthumb",
-    "-mfpu=fpv4-sp-d16",
-    "-mfloat-abi=hard",
-    "-ffunction-sections",
-    "-fdata-sections",
-    "-c",
-]
+WARNINGS = "-std=c99 -O2 -Wall -Wextra -Werror -Wdouble-promotion -Wshadow"
+HOST_FLAGS = f"{WARNINGS} -ffp-contract=off".split()
+ARM_FLAGS = (
+    f"{WARNINGS} -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard -ffunction-sections -fdata-sections -c"
+).split()
 SIZE_MAX = ctypes.c_size_t(-1).value
-MSG_HELLO, MSG_ECHO, MSG_ECHO_REPLY, MSG_ECHO_LONG_REPLY, MSG_QUIT, MSG_BYE = (
-    0x10,
-    0x20,
-    0x21,
-    0x22,
-    0x2F,
-    0x30,
-)
+# message types of tests/c/link_echo_host.c
+MSG_HELLO = 0x10
+MSG_ECHO = 0x20
+MSG_ECHO_REPLY = 0x21
+MSG_ECHO_LONG_REPLY = 0x22
+MSG_QUIT = 0x2F
+MSG_BYE = 0x30
 
 
 def compile_c(compiler: str, args: list[str]) -> None:
@@ -220,9 +198,7 @@ def test_c_frames_match_python(c_build: CBuild) -> None:
 
 def run_echo_session(link: Link, rng: random.Random, count: int) -> None:
     assert link.recv(5.0) == (MSG_HELLO, b"echo")
-    for n in [0, 1, 1020, 1021, LINK_MAX_PAYLOAD] + [
-        rng.randrange(LINK_MAX_PAYLOAD + 1) for _ in range(count)
-    ]:
+    for n in [0, 1, 1020, 1021, LINK_MAX_PAYLOAD] + [rng.randrange(LINK_MAX_PAYLOAD + 1) for _ in range(count)]:
         payload = random_payload(rng, n)
         crc = zlib.crc32(payload).to_bytes(4, "little")
         link.send(MSG_ECHO, payload)

@@ -101,8 +101,7 @@ def exchange(a: Link, b: Link, count: int, seed: int) -> None:
     """Both sides send ``count`` messages at the same time and must receive the other's in order."""
     rng = random.Random(seed)
     streams = [
-        [(rng.randrange(0x10, 0x80), rng.randbytes(rng.randrange(1025))) for _ in range(count)]
-        for _ in range(2)
+        [(rng.randrange(0x10, 0x80), rng.randbytes(rng.randrange(1025))) for _ in range(count)] for _ in range(2)
     ]
     received: list[list[tuple[int, bytes]]] = [[], []]
     errors: list[BaseException] = []

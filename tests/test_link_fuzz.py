@@ -19,7 +19,7 @@ DRIVER = str(ROOT / "tests" / "c" / "fuzz_driver.c")
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 WARN = ["-std=c99", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-Wshadow"]
 DRIVER_ITERATIONS = int(os.environ.get("TINYODL_FUZZ_ITERATIONS", "200000"))
-LIBFUZZER_SECONDS = int(os.environ.get("TINYODL_FUZZ_SECONDS", "10"))
+LIBFUZZER_SECONDS = int(os.environ.get("TINYODL_FUZZ_SECONDS", "8"))
 
 
 def test_fuzz_driver_with_sanitizers(tmp_path: Path) -> None:
@@ -79,9 +79,7 @@ def test_libfuzzer(tmp_path: Path) -> None:
     )
     if build.returncode != 0:
         missing = [line for line in build.stderr.splitlines() if "cannot find" in line]
-        pytest.skip(
-            f"clang cannot link libFuzzer (-fsanitize=fuzzer): {(missing or [build.stderr])[0][:200]}"
-        )
+        pytest.skip(f"clang cannot link libFuzzer (-fsanitize=fuzzer): {(missing or [build.stderr])[0][:200]}")
     corpus = tmp_path / "corpus"
     write_seed_corpus(corpus)
     run = subprocess.run(

@@ -37,7 +37,11 @@ _MEMORY = {
     "additionalProperties": False,
     "properties": {
         "flash": _REGION,
-        "ram": {"type": "array", "minItems": 1, "items": {**_REGION, "required": ["name", "origin", "length"]}},
+        "ram": {
+            "type": "array",
+            "minItems": 1,
+            "items": {**_REGION, "required": ["name", "origin", "length"]},
+        },
         "main_ram": {"type": "string"},
     },
 }
@@ -102,8 +106,21 @@ _QEMU = {
 }
 SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["name", "mcu", "core", "clock_hz", "reset_clock_hz", "irq_count", "memory", "stack_bytes",
-                 "flash_geometry", "console", "timer", "bootloader", "simulators"],
+    "required": [
+        "name",
+        "mcu",
+        "core",
+        "clock_hz",
+        "reset_clock_hz",
+        "irq_count",
+        "memory",
+        "stack_bytes",
+        "flash_geometry",
+        "console",
+        "timer",
+        "bootloader",
+        "simulators",
+    ],
     "additionalProperties": False,
     "properties": {
         "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},

@@ -36,9 +36,16 @@ def _cmd_boards(args: argparse.Namespace) -> int:
     for b in rows:
         ram = ", ".join(f"{r.name} {r.length // 1024} KiB" for r in b.target.memory.ram)
         qemu = ", ".join(f"{q.machine} ({q.image})" for q in b.qemu)
-        table.add_row(b.name, b.mcu, b.cpu, f"{b.clock_hz // 1_000_000} MHz",
-                      f"{b.target.memory.flash.length // 1024} KiB", ram,
-                      f"{b.target.console.instance} @ 0x{b.target.console.base:08X}", qemu)
+        table.add_row(
+            b.name,
+            b.mcu,
+            b.cpu,
+            f"{b.clock_hz // 1_000_000} MHz",
+            f"{b.target.memory.flash.length // 1024} KiB",
+            ram,
+            f"{b.target.console.instance} @ 0x{b.target.console.base:08X}",
+            qemu,
+        )
     out_console.print(table)
     return 0
 
@@ -79,8 +86,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         checks.append({"name": name, "ok": ok, "detail": detail, "fix": "" if ok else fix, "required": required})
 
     gcc = _tool_version(["arm-none-eabi-gcc", "--version"])
-    add("arm-none-eabi-gcc", gcc is not None, gcc or "not found",
-        "apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    add(
+        "arm-none-eabi-gcc",
+        gcc is not None,
+        gcc or "not found",
+        "apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi",
+    )
     make = _tool_version(["make", "--version"])
     add("make", make is not None, make or "not found", "apt-get install --no-install-recommends make")
     try:
@@ -92,18 +103,33 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
                 entry = qemu.select_entry(board, info)
                 add(f"QEMU machine for {name}", True, f"{entry.machine} ({entry.image} image)")
                 if entry is not board.qemu[0]:
-                    add(f"{name} board image on QEMU", False,
-                        f"falls back to the {entry.machine} twin", qemu.APT_QEMU_BACKPORTS, required=False)
+                    add(
+                        f"{name} board image on QEMU",
+                        False,
+                        f"falls back to the {entry.machine} twin",
+                        qemu.APT_QEMU_BACKPORTS,
+                        required=False,
+                    )
             except ToolMissingError as exc:
                 add(f"QEMU machine for {name}", False, str(exc), qemu.APT_QEMU_BACKPORTS)
     except ToolMissingError:
         add("qemu-system-arm", False, "not found", qemu.APT_QEMU)
     renode = _tool_version(["renode", "--version"])
-    add("renode", renode is not None, renode or "not on PATH (optional: Renode runs are skipped)",
-        "install Renode from its release packages", required=False)
+    add(
+        "renode",
+        renode is not None,
+        renode or "not on PATH (optional: Renode runs are skipped)",
+        "install Renode from its release packages",
+        required=False,
+    )
     stm32flash = _tool_version(["stm32flash", "-h"])
-    add("stm32flash", stm32flash is not None, "present" if stm32flash else "not found (optional, tests)",
-        "apt-get install --no-install-recommends stm32flash", required=False)
+    add(
+        "stm32flash",
+        stm32flash is not None,
+        "present" if stm32flash else "not found (optional, tests)",
+        "apt-get install --no-install-recommends stm32flash",
+        required=False,
+    )
 
     ok = all(c["ok"] for c in checks if c["required"])
     if args.json:
@@ -125,7 +151,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     names = board_names() if args.board == "all" else [b.strip() for b in args.board.split(",") if b.strip()]
     for name in names:
         load_board(name)  # unknown boards fail before anything is built
-    options = RunOptions(sim=args.sim, timeout_s=args.timeout)
+    options = RunOptions(sim=args.sim, machine=args.machine, timeout_s=args.timeout)
     results = []
     for name in names:
         if args.json:
@@ -159,6 +185,7 @@ def _print_run_table(results: list[dict[str, Any]]) -> None:
     row("stack peak", lambda r: f"{r['stack_peak_bytes']:,} B of {r['stack_reserved_bytes']:,}")
     names = [s["name"] for s in results[0]["steps"] if s["name"].startswith("dot")]
     for name in names:
+
         def cell(r: dict[str, Any], name: str = name) -> str:
             step = next((s for s in r["steps"] if s["name"] == name), None)
             if step is None:
@@ -166,6 +193,7 @@ def _print_run_table(results: list[dict[str, Any]]) -> None:
             mark = "ok" if step["match"] else "MISMATCH"
             per = step.get("instructions_per_element")
             return f"{per:.2f} instr/elem, {mark}" if per is not None else mark
+
         row(f"{name} (n={next(s['n'] for s in results[0]['steps'] if s['name'] == name)})", cell)
     row("outputs match", lambda r: "yes" if r["outputs_match"] else "NO")
     row("link retransmissions", lambda r: r["link"]["retransmissions"])
@@ -192,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--board", required=True, help="board name, comma-separated names, or 'all'")
     r.add_argument("--app", required=True, help="firmware application (selftest)")
     r.add_argument("--sim", default="qemu", help="simulator (default: qemu)")
+    r.add_argument("--machine", help="force one of the board's QEMU machines (e.g. the mps2-an386 twin)")
     r.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per run in seconds")
     r.add_argument("--json", action="store_true", help="print the result contract as JSON")
     r.set_defaults(func=_cmd_run)
@@ -204,10 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except TinyodlError as exc:
-        err_console.print(f"tinyodl: error: {exc}", markup=False, highlight=False)
+        print(f"tinyodl: error: {exc}", file=sys.stderr)  # plain print: never wrapped
         return exc.exit_code
     except KeyboardInterrupt:
-        err_console.print("tinyodl: interrupted")
+        print("tinyodl: interrupted", file=sys.stderr)
         return 130
 
 

@@ -13,10 +13,12 @@ from typing import Any
 
 from . import __version__
 from .apps import APPS, selftest
-from .boards import Board, load_board
-from .build.elfsize import size_report
+from .apps.protocol import close_session, open_session
+from .boards import Board, QemuEntry, load_board
+from .build.elfsize import SizeReport, size_report
 from .build.project import build_project, project_dir, write_project
-from .errors import TinyodlError
+from .errors import RunError, TinyodlError, ToolMissingError
+from .link import Transport
 from .measure import CPI_SOURCE, estimate_cycles, latency_ms
 from .sim import qemu
 
@@ -27,41 +29,71 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class RunOptions:
     sim: str = "qemu"
+    machine: str | None = None  # a QEMU machine named in the board file; default: the first one available
     timeout_s: float = 120.0
     build_dir: Path | None = None
     seed: int = 2024
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A built firmware image and where it runs."""
+
+    board: Board
+    entry: QemuEntry
+    qemu: qemu.QemuInfo
+    elf: Path
+    sizes: SizeReport
+    build_seconds: float
 
 
 def _quiet(_: str) -> None:
     pass
 
 
-def run_app(board_name: str, app: str, options: RunOptions | None = None, progress: Progress = _quiet) -> dict[str, Any]:
-    opts = options or RunOptions()
+def choose_entry(board: Board, info: qemu.QemuInfo, machine: str | None) -> QemuEntry:
+    if machine is None:
+        return qemu.select_entry(board, info)
+    for entry in board.qemu:
+        if entry.machine == machine:
+            if machine not in info.machines or info.version < entry.min_version:
+                raise ToolMissingError(f"QEMU {info.version_text} cannot run machine {machine}")
+            return entry
+    known = ", ".join(e.machine for e in board.qemu)
+    raise TinyodlError(f"board {board.name} does not run on QEMU machine {machine!r}; its machines: {known}")
+
+
+def prepare(board_name: str, app: str, opts: RunOptions, progress: Progress = _quiet) -> Prepared:
     if app not in APPS:
         raise TinyodlError(f"unknown application {app!r}; known: {', '.join(sorted(APPS))}")
     if opts.sim not in SIMULATORS:
         raise TinyodlError(f"unknown simulator {opts.sim!r}; available: {', '.join(SIMULATORS)}")
     board = load_board(board_name)
     info = qemu.qemu_info()
-    entry = qemu.select_entry(board, info)
+    entry = choose_entry(board, info, opts.machine)
     target = entry.twin or board.target
     directory = opts.build_dir or project_dir(board, target, app, entry.machine)
-
     t0 = time.monotonic()
     progress(f"{board.name}: building {app} ({entry.image} image for {entry.machine})")
     project = write_project(board, target, APPS[app], directory, machine=entry.machine)
     elf = build_project(project)
-    sizes = size_report(elf, target)
-    build_s = time.monotonic() - t0
+    return Prepared(board, entry, info, elf, size_report(elf, target), time.monotonic() - t0)
 
-    progress(f"{board.name}: running on QEMU {info.version_text} {entry.machine}")
-    runner = qemu.QemuRunner(machine=entry.machine, elf=elf, serial_index=entry.serial_index, timeout_s=opts.timeout_s)
-    ipt = 1e9 / entry.systick_hz  # instructions per SysTick tick under -icount shift=0
+
+def execute(
+    prep: Prepared,
+    app: str,
+    opts: RunOptions,
+    progress: Progress = _quiet,
+    wrap: Callable[[Transport], Transport] | None = None,
+) -> dict[str, Any]:
+    board, entry = prep.board, prep.entry
+    progress(f"{board.name}: running on QEMU {prep.qemu.version_text} {entry.machine}")
+    runner = qemu.QemuRunner(
+        machine=entry.machine, elf=prep.elf, serial_index=entry.serial_index, timeout_s=opts.timeout_s
+    )
     t1 = time.monotonic()
-    with runner.session() as sess:
-        from .apps.protocol import close_session, open_session
-
+    with runner.session(wrap) as sess:
         hello = open_session(sess, app)
         steps = selftest.run(sess, dsp=board.dsp, vectors=selftest.make_vectors(opts.seed))
         stats = close_session(sess)
@@ -73,17 +105,14 @@ def run_app(board_name: str, app: str, options: RunOptions | None = None, progre
         }
     run_s = time.monotonic() - t1
 
-    if hello.timer_source == "systick":
-        per_tick: float | None = ipt
-        granularity = ipt
-        exact = True
-    else:  # a DWT that counts: on QEMU this does not happen; kept for completeness of the contract
-        per_tick, granularity, exact = 1.0, 1.0, True
-    step_dicts = [s.as_dict(per_tick, granularity) for s in steps]
+    if hello.timer_source != "systick":
+        raise RunError(f"unexpected measurement counter {hello.timer_source!r} on QEMU (it has no DWT)")
+    per_tick = 1e9 / entry.systick_hz  # instructions per SysTick tick under -icount shift=0
+    step_dicts = [s.as_dict(per_tick, per_tick) for s in steps]
     measured = [s for s in step_dicts if not str(s["name"]).startswith("spin")]
     instructions = sum(int(s.get("instructions", 0)) for s in measured)
     cycles = estimate_cycles(board.cpu, instructions)
-    check = selftest.counter_check(steps, per_tick or 1.0)
+    check = selftest.counter_check(steps, per_tick)
     outputs_match = all(s.match for s in steps) and bool(check["ok"])
     return {
         "tinyodl_version": __version__,
@@ -93,32 +122,35 @@ def run_app(board_name: str, app: str, options: RunOptions | None = None, progre
         "core": board.cpu,
         "clock_hz": board.clock_hz,
         "simulator": "qemu",
-        "simulator_version": info.version_text,
+        "simulator_version": prep.qemu.version_text,
         "machine": entry.machine,
         "image": entry.image,
         "note": qemu.twin_note(board, entry),
         "timer_source": hello.timer_source,
         "instructions": instructions,
-        "instructions_granularity": granularity,
-        "instructions_exact": exact,
+        "instructions_granularity": per_tick,
+        "instructions_exact": True,
         "instructions_scope": "sum of the measured kernel steps (reps included); link I/O excluded",
         "cycles_estimated": round(cycles),
         "latency_ms_estimated": round(latency_ms(cycles, board.clock_hz), 4),
         "estimate_model": CPI_SOURCE,
-        "flash_bytes": sizes.flash_bytes,
-        "static_ram_bytes": sizes.static_ram_bytes,
-        "ram_regions": sizes.as_dict()["ram_regions"],
-        "stack_reserved_bytes": sizes.stack_bytes,
+        "flash_bytes": prep.sizes.flash_bytes,
+        "static_ram_bytes": prep.sizes.static_ram_bytes,
+        "ram_regions": prep.sizes.as_dict()["ram_regions"],
+        "stack_reserved_bytes": prep.sizes.stack_bytes,
         "stack_peak_bytes": stats.stack_peak_bytes,
         "outputs_match": outputs_match,
         "counter_check": check,
         "steps": step_dicts,
         "link": link,
-        "elf": str(elf),
-        "build_seconds": round(build_s, 2),
+        "elf": str(prep.elf),
+        "build_seconds": round(prep.build_seconds, 2),
         "run_seconds": round(run_s, 2),
     }
 
 
-def board_for(name: str) -> Board:
-    return load_board(name)
+def run_app(
+    board_name: str, app: str, options: RunOptions | None = None, progress: Progress = _quiet
+) -> dict[str, Any]:
+    opts = options or RunOptions()
+    return execute(prepare(board_name, app, opts, progress), app, opts, progress)

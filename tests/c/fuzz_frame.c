@@ -49,8 +49,8 @@ static tl_link_t link_under_test;
 static fuzz_peer_t peer;
 static uint8_t wire[TL_LINK_MAX_WIRE];
 static uint8_t cobs_buf[2u * TL_LINK_MAX_WIRE];
-static uint8_t cobs_again[2u * TL_LINK_MAX_WIRE];
-static uint8_t cobs_check[2u * TL_LINK_MAX_WIRE];
+static uint8_t cobs_again[TL_COBS_MAX_ENCODED(sizeof cobs_buf)];
+static uint8_t cobs_check[sizeof cobs_buf];
 static uint8_t echo_copy[TL_LINK_MAX_PAYLOAD];
 
 static void check_written_frame(fuzz_peer_t *p, const tl_frame_t *f)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,14 +17,20 @@ MSG_FAULT = 0x13
 MSG_ERROR = 0x15
 
 TIMER_SOURCES = {0: "dwt", 1: "systick"}
-FAULT_KINDS = {1: "HardFault", 2: "MemManage fault", 3: "BusFault", 4: "UsageFault", 5: "unexpected interrupt"}
+FAULT_KINDS = {
+    1: "HardFault",
+    2: "MemManage fault",
+    3: "BusFault",
+    4: "UsageFault",
+    5: "unexpected interrupt",
+}
 ERROR_CODES = {1: "unknown message type", 2: "bad payload length", 3: "bad argument"}
 
 
 class Channel(Protocol):
     """What an application driver needs from a running target (a simulator session or a board)."""
 
-    def send(self, msg_type: int, payload: bytes) -> None: ...
+    def send(self, msg_type: int, payload: bytes, reply_types: Collection[int] = ()) -> None: ...
 
     def recv(self, timeout_s: float) -> tuple[int, bytes]: ...
 
@@ -96,5 +103,5 @@ def open_session(channel: Channel, app: str, timeout_s: float = 30.0) -> Hello:
 
 
 def close_session(channel: Channel, timeout_s: float = 30.0) -> Stats:
-    channel.send(MSG_END, b"")
+    channel.send(MSG_END, b"", reply_types=(MSG_STATS,))  # the firmware halts after STATS
     return Stats.parse(expect(channel, MSG_STATS, timeout_s))

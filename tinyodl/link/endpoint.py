@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Collection
 from typing import Protocol
 
 from .frame import (
@@ -57,6 +58,7 @@ class Link:
         self._tx_seq = 0
         self._rx_expected = 0
         self._waiting_seq: int | None = None
+        self._reply_types: frozenset[int] = frozenset()
         self._acked = False
 
     @property
@@ -64,17 +66,21 @@ class Link:
         """Received frames thrown away: invalid ones, stale sequence numbers, unknown types."""
         return self._decoder.dropped + self.ignored
 
-    def send(self, type: int, payload: bytes) -> None:
-        """Send one message and wait for its ACK, retransmitting; raise ``LinkError`` on giving up."""
+    def send(self, type: int, payload: bytes, reply_types: Collection[int] = ()) -> None:
+        """Send one message and wait for its ACK, retransmitting; raise ``LinkError`` on giving up.
+
+        A message of one of ``reply_types`` delivered meanwhile counts as the acknowledgement: the peer can
+        only have replied after receiving the request. This closes a session whose last ACK was lost while
+        the peer stopped right after its reply (the firmware halts after answering END).
+        """
         if not TYPE_DATA_MIN <= type <= TYPE_DATA_MAX:
-            raise ValueError(
-                f"message type 0x{type:02X} outside 0x{TYPE_DATA_MIN:02X}..0x{TYPE_DATA_MAX:02X}"
-            )
+            raise ValueError(f"message type 0x{type:02X} outside 0x{TYPE_DATA_MIN:02X}..0x{TYPE_DATA_MAX:02X}")
         if len(payload) > LINK_MAX_PAYLOAD:
             raise ValueError(f"payload of {len(payload)} bytes exceeds {LINK_MAX_PAYLOAD}")
         seq = self._tx_seq
         wire = encode_frame(type, seq, payload)
         self._waiting_seq = seq
+        self._reply_types = frozenset(reply_types)
         self._acked = False
         try:
             for attempt in range(self.max_attempts):
@@ -92,9 +98,9 @@ class Link:
                     return
         finally:
             self._waiting_seq = None
+            self._reply_types = frozenset()
         raise LinkError(
-            f"no ACK for message type 0x{type:02X} seq {seq} after {self.max_attempts} attempts"
-            f"{self._raw_tail()}"
+            f"no ACK for message type 0x{type:02X} seq {seq} after {self.max_attempts} attempts{self._raw_tail()}"
         )
 
     def recv(self, timeout_s: float) -> tuple[int, bytes]:
@@ -131,6 +137,8 @@ class Link:
         elif TYPE_DATA_MIN <= frame.type <= TYPE_DATA_MAX:
             if frame.seq == self._rx_expected:
                 self._inbox.append((frame.type, frame.payload))
+                if self._waiting_seq is not None and frame.type in self._reply_types:
+                    self._acked = True
                 self._rx_expected = (self._rx_expected + 1) & 0xFF
                 self.transport.write(encode_frame(TYPE_ACK, frame.seq, b""))
             elif frame.seq == (self._rx_expected - 1) & 0xFF:

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import serial
+
 from .endpoint import Transport
 
 FAULT_KINDS = ("drop", "flip", "dup", "trunc", "dup_frame", "reorder")
@@ -26,8 +28,6 @@ class SerialTransport:
     """A serial port or any pyserial URL (``/dev/ttyACM0``, ``socket://127.0.0.1:4321``)."""
 
     def __init__(self, url: str, baudrate: int = 115200, parity: str = "N") -> None:
-        import serial
-
         self._port: Any = serial.serial_for_url(url, baudrate=baudrate, parity=parity, timeout=0)
         self._timeout: float | None = 0.0
 

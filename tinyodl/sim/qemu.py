@@ -14,15 +14,17 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from serial import SerialException
+
 from ..boards import Board, QemuEntry
 from ..errors import RunError, ToolMissingError
-from ..link import Link, LinkError, SerialTransport
+from ..link import Link, LinkError, SerialTransport, Transport
 
 QEMU_BINARY = "qemu-system-arm"
 APT_QEMU = "apt-get install --no-install-recommends qemu-system-arm"
@@ -116,8 +118,9 @@ class QemuRunner:
         ]  # fmt: skip
 
     @contextmanager
-    def session(self) -> Iterator[QemuSession]:
-        sess = QemuSession.start(self)
+    def session(self, wrap: Callable[[Transport], Transport] | None = None) -> Iterator[QemuSession]:
+        """Start QEMU and connect the link; `wrap` may interpose on the byte stream (fault injection)."""
+        sess = QemuSession.start(self, wrap)
         try:
             yield sess
         finally:
@@ -138,7 +141,7 @@ class QemuSession:
     exit_code: int | None = None
 
     @classmethod
-    def start(cls, runner: QemuRunner) -> QemuSession:
+    def start(cls, runner: QemuRunner, wrap: Callable[[Transport], Transport] | None = None) -> QemuSession:
         last_error = ""
         for _attempt in range(5):  # a port taken between choosing and binding: choose another
             port = _free_port()
@@ -147,8 +150,8 @@ class QemuSession:
             )
             transport = _connect(proc, port)
             if transport is not None:
-                sess = cls(runner=runner, proc=proc, link=Link(transport), transport=transport,
-                           started=time.monotonic())
+                link = Link(wrap(transport) if wrap else transport)
+                sess = cls(runner=runner, proc=proc, link=link, transport=transport, started=time.monotonic())
                 sess._arm_watchdog()
                 return sess
             _, err = proc.communicate(timeout=10) if proc.poll() is not None else (b"", b"")
@@ -181,16 +184,30 @@ class QemuSession:
                 return self.link.recv(min(0.2, max(0.0, deadline - time.monotonic())))
             except LinkError:
                 pass
+            except (SerialException, OSError) as exc:
+                self._wait_exit()
+                self._check()
+                raise RunError(f"link to QEMU lost: {exc}", self.log()) from None
             self._check()
             if time.monotonic() >= deadline:
                 raise RunError(f"no message from the firmware within {timeout_s:.0f} s", self.log())
 
-    def send(self, msg_type: int, payload: bytes) -> None:
+    def send(self, msg_type: int, payload: bytes, reply_types: Collection[int] = ()) -> None:
         try:
-            self.link.send(msg_type, payload)
+            self.link.send(msg_type, payload, reply_types)
         except LinkError as exc:
             self._check()
             raise RunError(f"link: {exc}", self.log()) from None
+        except (SerialException, OSError) as exc:
+            self._wait_exit()
+            self._check()
+            raise RunError(f"link to QEMU lost: {exc}", self.log()) from None
+
+    def _wait_exit(self, timeout_s: float = 2.0) -> None:
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
 
     def _check(self) -> None:
         if self.timed_out.is_set():

@@ -6,12 +6,15 @@
  *   RUN    0x21 host->fw  u8 kernel, u8 0, u16 n, u32 repetitions
  *   RESULT 0x22 fw->host  u8 kernel, u8 0, u16 n, u32 repetitions, u32 value bits, u32 0, u64 ticks
  * Kernels: 0 dot_f32, 1 dot_i8 reference, 2 dot_i8 SIMD, 3 spin (n iterations of a 2-instruction loop).
+ * Test hooks for the runner's failure paths: 0xF0 executes an undefined instruction (UsageFault, reported
+ * with a FAULT message), 0xF1 never returns (the runner's timeout).
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "selftest_kernels.h"
 #include "tl_board.h"
+#include "tl_core.h"
 #include "tl_link.h"
 #include "tl_runtime.h"
 #include "tl_session.h"
@@ -21,7 +24,7 @@
 #define ST_MSG_RESULT 0x22u
 #define ST_BUFFER_BYTES 4096u
 
-enum { ST_DOT_F32 = 0, ST_DOT_I8_REF = 1, ST_DOT_I8_SIMD = 2, ST_SPIN = 3 };
+enum { ST_DOT_F32 = 0, ST_DOT_I8_REF = 1, ST_DOT_I8_SIMD = 2, ST_SPIN = 3, ST_FAULT = 0xF0, ST_HANG = 0xF1 };
 
 static union {
     float f[ST_BUFFER_BYTES / 4u];
@@ -78,6 +81,14 @@ static uint8_t handle_run(tl_link_t *link, const tl_msg_t *msg)
     uint8_t kernel = msg->data[0];
     uint16_t n = tl_get_u16(msg->data + 2);
     uint32_t reps = tl_get_u32(msg->data + 4);
+    if (kernel == ST_FAULT) {
+        __asm volatile("udf #0");
+    }
+    if (kernel == ST_HANG) {
+        for (;;) {
+            tl_wfi();
+        }
+    }
     uint32_t limit = kernel == ST_DOT_F32 ? ST_BUFFER_BYTES / 4u : ST_BUFFER_BYTES;
     int known = kernel == ST_DOT_F32 || kernel == ST_DOT_I8_REF || kernel == ST_SPIN;
 #if TL_HAS_DSP
