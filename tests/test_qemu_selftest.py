@@ -87,9 +87,8 @@ def test_link_survives_injected_faults(board: str, machine: str | None) -> None:
 
 
 def _fresh_session(prep: Prepared, timeout_s: float) -> QemuRunner:
-    return QemuRunner(
-        machine=prep.entry.machine, elf=prep.elf, serial_index=prep.entry.serial_index, timeout_s=timeout_s
-    )
+    place = prep.placement
+    return QemuRunner(machine=place.machine, elf=prep.elf, serial_index=place.serial_index, timeout_s=timeout_s)
 
 
 @pytest.mark.parametrize(("board", "machine"), [("nucleo-l476rg", None), ("nucleo-h743zi", None)])

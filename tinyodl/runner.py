@@ -14,16 +14,21 @@ from typing import Any
 from . import __version__
 from .apps import APPS, selftest
 from .apps.protocol import close_session, open_session
-from .boards import Board, QemuEntry, load_board
+from .boards import Board, load_board
 from .build.elfsize import SizeReport, size_report
 from .build.project import build_project, project_dir, write_project
-from .errors import RunError, TinyodlError, ToolMissingError
+from .errors import RunError, TinyodlError
 from .link import Transport
 from .measure import CPI_SOURCE, estimate_cycles, latency_ms
 from .sim import qemu
+from .sim.base import Placement, Simulator
 
-SIMULATORS = ("qemu",)
 Progress = Callable[[str], None]
+
+
+def simulators() -> dict[str, Callable[[], Simulator]]:
+    """Simulator backends by name; each is constructed (and checks its tools) only when chosen."""
+    return {"qemu": qemu.QemuSimulator}
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,8 @@ class Prepared:
     """A built firmware image and where it runs."""
 
     board: Board
-    entry: QemuEntry
-    qemu: qemu.QemuInfo
+    placement: Placement
+    simulator: Simulator
     elf: Path
     sizes: SizeReport
     build_seconds: float
@@ -51,33 +56,22 @@ def _quiet(_: str) -> None:
     pass
 
 
-def choose_entry(board: Board, info: qemu.QemuInfo, machine: str | None) -> QemuEntry:
-    if machine is None:
-        return qemu.select_entry(board, info)
-    for entry in board.qemu:
-        if entry.machine == machine:
-            if machine not in info.machines or info.version < entry.min_version:
-                raise ToolMissingError(f"QEMU {info.version_text} cannot run machine {machine}")
-            return entry
-    known = ", ".join(e.machine for e in board.qemu)
-    raise TinyodlError(f"board {board.name} does not run on QEMU machine {machine!r}; its machines: {known}")
-
-
 def prepare(board_name: str, app: str, opts: RunOptions, progress: Progress = _quiet) -> Prepared:
     if app not in APPS:
         raise TinyodlError(f"unknown application {app!r}; known: {', '.join(sorted(APPS))}")
-    if opts.sim not in SIMULATORS:
-        raise TinyodlError(f"unknown simulator {opts.sim!r}; available: {', '.join(SIMULATORS)}")
+    backends = simulators()
+    if opts.sim not in backends:
+        raise TinyodlError(f"unknown simulator {opts.sim!r}; available: {', '.join(backends)}")
     board = load_board(board_name)
-    info = qemu.qemu_info()
-    entry = choose_entry(board, info, opts.machine)
-    target = entry.twin or board.target
-    directory = opts.build_dir or project_dir(board, target, app, entry.machine)
+    sim = backends[opts.sim]()
+    placement = sim.place(board, opts.machine)
+    target = placement.target
+    directory = opts.build_dir or project_dir(board, target, app, placement.machine)
     t0 = time.monotonic()
-    progress(f"{board.name}: building {app} ({entry.image} image for {entry.machine})")
-    project = write_project(board, target, APPS[app], directory, machine=entry.machine)
+    progress(f"{board.name}: building {app} ({placement.image} image for {placement.machine})")
+    project = write_project(board, target, APPS[app], directory, machine=placement.machine)
     elf = build_project(project)
-    return Prepared(board, entry, info, elf, size_report(elf, target), time.monotonic() - t0)
+    return Prepared(board, placement, sim, elf, size_report(elf, target), time.monotonic() - t0)
 
 
 def execute(
@@ -87,13 +81,10 @@ def execute(
     progress: Progress = _quiet,
     wrap: Callable[[Transport], Transport] | None = None,
 ) -> dict[str, Any]:
-    board, entry = prep.board, prep.entry
-    progress(f"{board.name}: running on QEMU {prep.qemu.version_text} {entry.machine}")
-    runner = qemu.QemuRunner(
-        machine=entry.machine, elf=prep.elf, serial_index=entry.serial_index, timeout_s=opts.timeout_s
-    )
+    board, place = prep.board, prep.placement
+    progress(f"{board.name}: running on {place.simulator} {place.simulator_version} {place.machine}")
     t1 = time.monotonic()
-    with runner.session(wrap) as sess:
+    with prep.simulator.session(place, prep.elf, opts.timeout_s, wrap) as sess:
         hello = open_session(sess, app)
         steps = selftest.run(sess, dsp=board.dsp, vectors=selftest.make_vectors(opts.seed))
         stats = close_session(sess)
@@ -105,9 +96,12 @@ def execute(
         }
     run_s = time.monotonic() - t1
 
-    if hello.timer_source != "systick":
-        raise RunError(f"unexpected measurement counter {hello.timer_source!r} on QEMU (it has no DWT)")
-    per_tick = 1e9 / entry.systick_hz  # instructions per SysTick tick under -icount shift=0
+    if hello.timer_source != place.counter.source:
+        raise RunError(
+            f"the firmware measured with {hello.timer_source!r}, but on {place.simulator} {place.machine} "
+            f"the exact counter is {place.counter.source!r}"
+        )
+    per_tick = place.counter.instructions_per_tick
     step_dicts = [s.as_dict(per_tick, per_tick) for s in steps]
     measured = [s for s in step_dicts if not str(s["name"]).startswith("spin")]
     instructions = sum(int(s.get("instructions", 0)) for s in measured)
@@ -121,12 +115,13 @@ def execute(
         "mcu": board.mcu,
         "core": board.cpu,
         "clock_hz": board.clock_hz,
-        "simulator": "qemu",
-        "simulator_version": prep.qemu.version_text,
-        "machine": entry.machine,
-        "image": entry.image,
-        "note": qemu.twin_note(board, entry),
+        "simulator": place.simulator,
+        "simulator_version": place.simulator_version,
+        "machine": place.machine,
+        "image": place.image,
+        "note": place.note,
         "timer_source": hello.timer_source,
+        "counter": place.counter.description,
         "instructions": instructions,
         "instructions_granularity": per_tick,
         "instructions_exact": True,

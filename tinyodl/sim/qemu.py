@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,8 +23,9 @@ from pathlib import Path
 from serial import SerialException
 
 from ..boards import Board, QemuEntry
-from ..errors import RunError, ToolMissingError
+from ..errors import RunError, TinyodlError, ToolMissingError
 from ..link import Link, LinkError, SerialTransport, Transport
+from .base import CounterModel, Placement, Wrap
 
 QEMU_BINARY = "qemu-system-arm"
 APT_QEMU = "apt-get install --no-install-recommends qemu-system-arm"
@@ -79,6 +80,60 @@ def twin_note(board: Board, entry: QemuEntry) -> str:
         f"twin build: {board.name}'s core ({board.cpu}), compiler flags and memory budget on QEMU's "
         f"{entry.machine}, with that machine's memory map and UART (no QEMU models the {board.mcu})"
     )
+
+
+class QemuSimulator:
+    """The QEMU backend: places a board on the first machine of its board file this QEMU has."""
+
+    name = "qemu"
+
+    def __init__(self, binary: str = QEMU_BINARY) -> None:
+        self.binary = binary
+
+    def place(self, board: Board, machine: str | None = None) -> Placement:
+        info = qemu_info(self.binary)
+        entry = select_entry(board, info) if machine is None else _named_entry(board, info, machine)
+        per_tick = 1e9 / entry.systick_hz  # -icount shift=0: one instruction per nanosecond
+        counter = CounterModel(
+            source="systick",
+            instructions_per_tick=per_tick,
+            description=(
+                f"SysTick at {entry.systick_hz / 1e6:g} MHz under -icount shift=0: "
+                f"{per_tick:g} instructions per tick, exact and repeatable"
+            ),
+        )
+        return Placement(
+            simulator="qemu",
+            simulator_version=info.version_text,
+            machine=entry.machine,
+            image=entry.image,
+            target=entry.twin or board.target,
+            counter=counter,
+            note=twin_note(board, entry),
+            serial_index=entry.serial_index,
+        )
+
+    def session(
+        self, placement: Placement, elf: Path, timeout_s: float, wrap: Wrap | None = None
+    ) -> AbstractContextManager[QemuSession]:
+        runner = QemuRunner(
+            machine=placement.machine,
+            elf=elf,
+            serial_index=placement.serial_index,
+            timeout_s=timeout_s,
+            binary=self.binary,
+        )
+        return runner.session(wrap)
+
+
+def _named_entry(board: Board, info: QemuInfo, machine: str) -> QemuEntry:
+    for entry in board.qemu:
+        if entry.machine == machine:
+            if machine not in info.machines or info.version < entry.min_version:
+                raise ToolMissingError(f"QEMU {info.version_text} cannot run machine {machine}")
+            return entry
+    known = ", ".join(e.machine for e in board.qemu)
+    raise TinyodlError(f"board {board.name} does not run on QEMU machine {machine!r}; its machines: {known}")
 
 
 def _free_port() -> int:
