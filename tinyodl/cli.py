@@ -22,7 +22,8 @@ from .boards import board_names, load_board
 from .errors import TinyodlError, ToolMissingError
 
 err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+# Tables stay readable when piped (rich falls back to 80 columns without a terminal).
+out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 110)
 
 
 def _cmd_boards(args: argparse.Namespace) -> int:
