@@ -118,3 +118,37 @@ def test_hang_ends_in_timeout_with_log() -> None:
     text = str(info.value)
     assert "timeout: the run took longer than 4 s" in text or "QEMU exited" in text
     assert "bytes received from the console UART" in text
+
+
+@pytest.mark.slow
+def test_firmware_link_soak_under_faults() -> None:
+    """Hundreds of 1 KB frames through injected faults: every byte the firmware accepted is right
+    (its CRC-32 of the buffer equals the host's), the exchange completes, the firmware keeps answering."""
+    import random
+    import zlib
+
+    from tinyodl.apps import selftest
+    from tinyodl.apps.protocol import close_session
+
+    prep = _prepared("nucleo-l476rg", None)
+    faulty: list[FaultyTransport] = []
+
+    def wrap(inner: Transport) -> Transport:
+        t = FaultyTransport(inner, seed=11, p_drop=1e-4, p_flip=1e-4, p_dup=1e-4, p_trunc=0.02, p_dup_frame=0.02,
+                            p_reorder=0.02)  # fmt: skip
+        faulty.append(t)
+        return t
+
+    rng = random.Random(3)
+    frames = 0
+    with _fresh_session(prep, 600).session(wrap) as sess:
+        open_session(sess, "selftest")
+        for _ in range(100):
+            data = rng.randbytes(rng.randrange(1, 2041))  # one or two LOAD frames, then RUN and two replies
+            assert selftest.load_and_checksum(sess, data) == zlib.crc32(data)
+            frames += 2 * (len(data) // selftest.LOAD_CHUNK + 1) + 2
+        close_session(sess)
+        retransmissions = sess.link.retransmissions
+    assert frames > 350
+    assert sum(faulty[0].faults.values()) > 20
+    assert retransmissions > 0

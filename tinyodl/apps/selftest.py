@@ -32,6 +32,7 @@ KERNEL_DOT_F32 = 0
 KERNEL_DOT_I8_REF = 1
 KERNEL_DOT_I8_SIMD = 2
 KERNEL_SPIN = 3
+KERNEL_CRC = 4
 
 SPIN_SHORT = 1_000
 SPIN_LONG = 21_000
@@ -129,6 +130,13 @@ def _run(channel: Channel, kernel: int, n: int, reps: int) -> tuple[int, int]:
     if (k, n_back, reps_back) != (kernel, n, reps):
         raise RunError(f"RESULT for kernel {k} n={n_back} reps={reps_back}, expected {kernel} n={n} reps={reps}")
     return bits, ticks
+
+
+def load_and_checksum(channel: Channel, data: bytes) -> int:
+    """LOAD `data` into buffer a and return the firmware's CRC-32 of it (compare with zlib.crc32)."""
+    _load(channel, 0, data)
+    bits, _ = _run(channel, KERNEL_CRC, len(data), 1)
+    return bits
 
 
 def run(channel: Channel, dsp: bool, vectors: Vectors | None = None, reps: int = 20) -> list[StepResult]:

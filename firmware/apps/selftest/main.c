@@ -5,7 +5,8 @@
  *   LOAD   0x20 host->fw  u8 buffer (0 = a, 1 = b), u8 0, u16 byte offset, bytes
  *   RUN    0x21 host->fw  u8 kernel, u8 0, u16 n, u32 repetitions
  *   RESULT 0x22 fw->host  u8 kernel, u8 0, u16 n, u32 repetitions, u32 value bits, u32 0, u64 ticks
- * Kernels: 0 dot_f32, 1 dot_i8 reference, 2 dot_i8 SIMD, 3 spin (n iterations of a 2-instruction loop).
+ * Kernels: 0 dot_f32, 1 dot_i8 reference, 2 dot_i8 SIMD, 3 spin (n iterations of a 2-instruction loop),
+ * 4 CRC-32 of the first n bytes of buffer a (checks what LOAD delivered).
  * Test hooks for the runner's failure paths: 0xF0 executes an undefined instruction (UsageFault, reported
  * with a FAULT message), 0xF1 never returns (the runner's timeout).
  */
@@ -15,6 +16,7 @@
 #include "selftest_kernels.h"
 #include "tl_board.h"
 #include "tl_core.h"
+#include "tl_crc32.h"
 #include "tl_link.h"
 #include "tl_runtime.h"
 #include "tl_session.h"
@@ -24,7 +26,7 @@
 #define ST_MSG_RESULT 0x22u
 #define ST_BUFFER_BYTES 4096u
 
-enum { ST_DOT_F32 = 0, ST_DOT_I8_REF = 1, ST_DOT_I8_SIMD = 2, ST_SPIN = 3, ST_FAULT = 0xF0, ST_HANG = 0xF1 };
+enum { ST_DOT_F32 = 0, ST_DOT_I8_REF = 1, ST_DOT_I8_SIMD = 2, ST_SPIN = 3, ST_CRC = 4, ST_FAULT = 0xF0, ST_HANG = 0xF1 };
 
 static union {
     float f[ST_BUFFER_BYTES / 4u];
@@ -66,6 +68,9 @@ static uint32_t run_once(uint8_t kernel, uint16_t n)
         bits = (uint32_t)st_dot_i8_simd(g_buf[0].i8, g_buf[1].i8, n);
         break;
 #endif
+    case ST_CRC:
+        bits = tl_crc32(0u, g_buf[0].u8, n);
+        break;
     default:
         st_spin(n);
         break;
@@ -90,7 +95,7 @@ static uint8_t handle_run(tl_link_t *link, const tl_msg_t *msg)
         }
     }
     uint32_t limit = kernel == ST_DOT_F32 ? ST_BUFFER_BYTES / 4u : ST_BUFFER_BYTES;
-    int known = kernel == ST_DOT_F32 || kernel == ST_DOT_I8_REF || kernel == ST_SPIN;
+    int known = kernel == ST_DOT_F32 || kernel == ST_DOT_I8_REF || kernel == ST_SPIN || kernel == ST_CRC;
 #if TL_HAS_DSP
     known = known || kernel == ST_DOT_I8_SIMD;
 #endif
