@@ -106,14 +106,22 @@ def exchange(a: Link, b: Link, count: int, seed: int) -> None:
     received: list[list[tuple[int, bytes]]] = [[], []]
     errors: list[BaseException] = []
 
+    done = [threading.Event(), threading.Event()]
+
     def side(index: int, link: Link) -> None:
         try:
             for message in streams[index]:
                 link.send(*message)
             received[index] += [link.recv(10.0) for _ in range(count)]
-            link.poll(0.2)  # answer retransmissions of the last message if our ACK was lost
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
+        finally:
+            done[index].set()
+        # keep answering (re-acknowledging) until the other side is done too: its last ACK may have been lost,
+        # and on a loaded machine its retransmission can come late
+        deadline = time.monotonic() + 30
+        while not all(d.is_set() for d in done) and time.monotonic() < deadline:
+            link.poll(0.05)
 
     threads = [threading.Thread(target=side, args=(i, link)) for i, link in enumerate((a, b))]
     for thread in threads:

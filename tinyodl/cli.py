@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from . import __version__
@@ -159,7 +160,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             results.append(run_app(name, args.app, options))
         else:
             with err_console.status(f"{name}: starting") as status:
-                results.append(run_app(name, args.app, options, progress=lambda m, s=status: s.update(m)))
+
+                def progress(message: str, status: Status = status) -> None:
+                    status.update(message)
+
+                results.append(run_app(name, args.app, options, progress=progress))
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     else:

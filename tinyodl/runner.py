@@ -103,8 +103,7 @@ def execute(
         )
     per_tick = place.counter.instructions_per_tick
     step_dicts = [s.as_dict(per_tick, per_tick) for s in steps]
-    measured = [s for s in step_dicts if not str(s["name"]).startswith("spin")]
-    instructions = sum(int(s.get("instructions", 0)) for s in measured)
+    instructions = sum(round(s.ticks * per_tick) for s in steps if not s.name.startswith("spin"))
     cycles = estimate_cycles(board.cpu, instructions)
     check = selftest.counter_check(steps, per_tick)
     outputs_match = all(s.match for s in steps) and bool(check["ok"])
