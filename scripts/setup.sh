@@ -2,7 +2,8 @@
 # Set up this checkout on a Debian machine: the cross toolchain, QEMU, a .venv with pinned packages.
 #
 #   scripts/setup.sh          what `tinyodl run` needs
-#   scripts/setup.sh --test   plus what the test suite needs (host clang with libFuzzer, stm32flash)
+#   scripts/setup.sh --test   plus what the test suite needs (host clang with libFuzzer, stm32flash,
+#                             TensorFlow + LiteRT + tflite-micro as the oracles: about 2 GB)
 #
 # Idempotent and quick when everything is there. As root it installs what is missing with
 # `apt-get install --no-install-recommends`; otherwise it prints the command to run and exits 2.
@@ -117,7 +118,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     fi
 fi
 extras=""
-[ "$WANT_TEST" = 1 ] && extras="[test]"
+[ "$WANT_TEST" = 1 ] && extras="[test,tf]"
 stamp="$VENV/.tinyodl-setup-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)${extras:+-test}"
 if [ ! -f "$stamp" ]; then
     say "installing tinyodl${extras} and its pinned dependencies into .venv"

@@ -23,3 +23,25 @@ def _private_build_root(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["TINYODL_BUILD_DIR"] = str(tmp_path_factory.mktemp("builds"))
+
+
+def _have_tf() -> bool:
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_tf = pytest.mark.skipif(not _have_tf(), reason="tensorflow not installed (scripts/setup.sh --test)")
+
+
+@pytest.fixture(scope="session")
+def har_tflite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The reference HAR architecture, int8 and float32, converted once per session."""
+    if not _have_tf():
+        pytest.skip("tensorflow not installed (scripts/setup.sh --test)")
+    from tfmodels import build, har_model
+
+    directory = tmp_path_factory.mktemp("har")
+    return {kind: build(directory, "har", har_model, int8=kind == "int8") for kind in ("int8", "f32")}

@@ -209,6 +209,62 @@ def _print_run_table(results: list[dict[str, Any]]) -> None:
             out_console.print(f"[dim]{r['board']}: {r['note']}[/]")
 
 
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .frontends import load_model
+    from .ir import GraphError, Reshape
+    from .passes import cut_at_features, plan_memory
+
+    graph = load_model(args.model)
+    try:
+        features = cut_at_features(graph, args.features_at)
+    except GraphError as exc:
+        raise TinyodlError(f"{args.model}: {exc}") from None
+    plan = plan_memory(features)
+    layers = []
+    for op in features.ops:
+        if isinstance(op, Reshape):
+            continue  # aliases: no code, no memory
+        out = features.tensors[op.outputs[0]]
+        layers.append({
+            "name": op.name,
+            "kind": op.kind,
+            "input": list(features.tensors[op.inputs[0]].shape),
+            "output": list(out.shape),
+            "dtype": out.dtype.value,
+            "macc": op.macc(features.tensors),
+            "params": sum(features.tensors[n].size for n in op.inputs if features.tensors[n].is_constant),
+        })  # fmt: skip
+    out_t = features.tensors[features.outputs[0]]
+    info = {
+        "model": str(args.model),
+        "source": graph.source,
+        "ops_in_model": [op.kind for op in graph.ops],
+        "features": {"tensor": out_t.name, "shape": list(out_t.shape), "dtype": out_t.dtype.value},
+        "macc": features.macc(),
+        "params": sum(t.size for t in features.tensors.values() if t.is_constant),
+        "weight_bytes": sum(t.nbytes for t in features.tensors.values() if t.is_constant),
+        "arena_bytes": plan.arena_bytes,
+        "activations_naive_bytes": plan.naive_bytes,
+        "layers": layers,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    table = Table(title=f"{graph.name}: frozen feature extractor ({graph.source})")
+    for col in ("layer", "op", "input", "output", "MACC", "params"):
+        table.add_column(col, justify="right" if col in ("MACC", "params") else "left")
+    for layer in layers:
+        table.add_row(layer["name"], layer["kind"], str(tuple(layer["input"])), str(tuple(layer["output"])),
+                      f"{layer['macc']:,}", f"{layer['params']:,}")  # fmt: skip
+    out_console.print(table)
+    out_console.print(
+        f"features: {out_t.name} {tuple(out_t.shape)} {out_t.dtype.value}; MACC {info['macc']:,}; "
+        f"weights {info['weight_bytes']:,} B; activation arena {plan.arena_bytes:,} B "
+        f"(naive {plan.naive_bytes:,} B)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyodl", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--version", action="version", version=f"tinyodl {__version__}")
@@ -221,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="check the toolchain and simulators; print what is missing")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=_cmd_doctor)
+
+    i = sub.add_parser("inspect", help="import a model and show its frozen feature extractor")
+    i.add_argument("model", help="a .tflite model")
+    i.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=_cmd_inspect)
 
     r = sub.add_parser("run", help="build a firmware application and run it on a simulated board")
     r.add_argument("--board", required=True, help="board name, comma-separated names, or 'all'")

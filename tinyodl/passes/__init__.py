@@ -1,0 +1,7 @@
+"""IR -> IR passes, one small pass per file, grouped into named pipelines."""
+
+from .cut import cut_at_features, head_input
+from .memory import MemoryPlan, plan_memory
+from .prune import prune
+
+__all__ = ["MemoryPlan", "cut_at_features", "head_input", "plan_memory", "prune"]

@@ -1,0 +1,94 @@
+"""Memory planning: one arena for every activation tensor, reused as lifetimes end.
+
+- Reshapes cost nothing: the output aliases the input (NHWC data is the same bytes in any shape).
+- Each tensor lives from the op that writes it to the last op that reads it (graph inputs from the
+  start, graph outputs to the end).
+- Offsets are assigned greedily, largest tensors first, at the lowest offset that does not overlap a
+  tensor alive at the same time (aligned to 8 bytes).
+The peak (the arena size) is what the firmware allocates; `naive_bytes` is the sum of all activations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import Graph, Reshape
+
+ALIGN = 8
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    offsets: dict[str, int]  # arena offset of every activation tensor (aliases share their root's)
+    sizes: dict[str, int]
+    alias_of: dict[str, str]  # tensor -> the tensor whose bytes it reuses
+    arena_bytes: int
+    naive_bytes: int
+    lifetimes: dict[str, tuple[int, int]]
+
+    def offset(self, tensor: str) -> int:
+        return self.offsets[tensor]
+
+
+def _root(alias_of: dict[str, str], name: str) -> str:
+    while name in alias_of:
+        name = alias_of[name]
+    return name
+
+
+def plan_memory(graph: Graph) -> MemoryPlan:
+    alias_of: dict[str, str] = {}
+    for op in graph.ops:
+        if isinstance(op, Reshape):
+            alias_of[op.outputs[0]] = op.inputs[0]
+    activations = [n for n, t in graph.tensors.items() if not t.is_constant]
+    sizes = {n: graph.tensors[n].nbytes for n in activations}
+    end = len(graph.ops)
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for n in graph.inputs:
+        first[_root(alias_of, n)] = -1
+    for i, op in enumerate(graph.ops):
+        for n in op.outputs:
+            first.setdefault(_root(alias_of, n), i)
+        for n in (*op.inputs, *op.outputs):
+            if n in sizes:
+                r = _root(alias_of, n)
+                last[r] = max(last.get(r, i), i)
+    for n in graph.outputs:
+        last[_root(alias_of, n)] = end
+    roots = sorted({_root(alias_of, n) for n in activations})
+    span = {r: (first.get(r, -1), last.get(r, first.get(r, -1))) for r in roots}
+    orders = [
+        sorted(roots, key=lambda r: (-sizes[r], span[r][0])),  # largest first
+        sorted(roots, key=lambda r: (span[r][0], -sizes[r])),  # in order of creation
+        sorted(roots, key=lambda r: (-(sizes[r] * (span[r][1] - span[r][0] + 1)), span[r][0])),  # size x lifetime
+        sorted(roots, key=lambda r: (-span[r][1], -sizes[r])),  # longest-living last readers first
+    ]
+    best: tuple[int, dict[str, int]] | None = None
+    for order in orders:
+        arena, placement = _place(order, sizes, span)
+        if best is None or arena < best[0]:
+            best = (arena, placement)
+    arena, offsets = best if best is not None else (0, {})
+    for n in activations:
+        offsets[n] = offsets[_root(alias_of, n)]
+    naive = sum(sizes[r] for r in roots)
+    return MemoryPlan(offsets, sizes, alias_of, arena, naive, span)
+
+
+def _place(order: list[str], sizes: dict[str, int], span: dict[str, tuple[int, int]]) -> tuple[int, dict[str, int]]:
+    """First fit: each tensor at the lowest aligned offset clear of every placed tensor alive with it."""
+    placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
+    offsets: dict[str, int] = {}
+    for r in order:
+        lo, hi = span[r]
+        size = -(-sizes[r] // ALIGN) * ALIGN
+        offset = 0
+        for o, s, f, lst in sorted(placed):
+            alive_together = not (hi < f or lst < lo)
+            if alive_together and offset + size > o and o + s > offset:
+                offset = -(-(o + s) // ALIGN) * ALIGN
+        placed.append((offset, size, lo, hi))
+        offsets[r] = offset
+    return max((o + s for o, s, _, _ in placed), default=0), offsets
