@@ -32,6 +32,8 @@ def test_l476_facts() -> None:
     assert (b.target.console.base, b.target.console.irq) == (0x40004400, 38)
     assert b.flash_geometry == {"kind": "pages", "page_bytes": 2048, "count": 512, "program_unit_bytes": 8}
     assert [(q.machine, q.image) for q in b.qemu] == [("b-l475e-iot01a", "board"), ("mps2-an386", "twin")]
+    assert b.renode is not None and (b.renode.platform, b.renode.console) == ("renode/stm32l476.repl", "usart2")
+    assert b.renode_platform == "renode/stm32l476.repl"
 
 
 def test_h743_facts() -> None:
@@ -54,6 +56,7 @@ def test_h743_facts() -> None:
     (entry,) = b.qemu
     assert (entry.machine, entry.image) == ("mps2-an500", "twin")
     assert entry.twin is not None and entry.twin.memory.main.origin == 0x20000000
+    assert b.renode is not None and (b.renode.platform, b.renode.console) == ("renode/nucleo-h743zi.repl", "usart3")
 
 
 def test_unknown_board() -> None:
@@ -79,6 +82,8 @@ def _broken(tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
         (lambda r: r["simulators"]["qemu"][1].pop("twin"), "simulators.qemu.1"),
         (lambda r: r["bootloader"].__setitem__("chip_id", -1), "bootloader.chip_id"),
         (lambda r: r["core"].__setitem__("extra", 1), "core"),
+        (lambda r: r["simulators"]["renode"].pop("console"), "simulators.renode"),
+        (lambda r: r["simulators"]["renode"].__setitem__("console", "sysbus.usart2"), "simulators.renode.console"),
     ],
 )
 def test_schema_errors_name_file_and_field(tmp_path: Path, edit, field: str) -> None:  # type: ignore[no-untyped-def]

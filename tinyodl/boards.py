@@ -170,9 +170,12 @@ SCHEMA: dict[str, Any] = {
                 "qemu": {"type": "array", "items": _QEMU, "minItems": 1},
                 "renode": {
                     "type": "object",
-                    "required": ["platform"],
+                    "required": ["platform", "console"],
                     "additionalProperties": False,
-                    "properties": {"platform": {"type": "string"}},
+                    "properties": {
+                        "platform": {"type": "string", "pattern": r"^[A-Za-z0-9_./-]+\.repl$"},
+                        "console": {"type": "string", "pattern": "^[a-z][A-Za-z0-9_]*$"},
+                    },
                 },
             },
         },
@@ -261,6 +264,14 @@ class QemuEntry:
 
 
 @dataclass(frozen=True)
+class RenodeEntry:
+    """How Renode runs a board: its platform description (relative to the data root) and console UART."""
+
+    platform: str  # e.g. renode/stm32l476.repl
+    console: str  # the console UART's peripheral name in that platform, e.g. usart2
+
+
+@dataclass(frozen=True)
 class Target:
     """What one firmware image is built for: the memory map, console, timer and IRQ count."""
 
@@ -286,12 +297,16 @@ class Board:
     flash_geometry: dict[str, int | str]
     target: Target  # the real board's own image
     qemu: tuple[QemuEntry, ...]
-    renode_platform: str | None
+    renode: RenodeEntry | None
     path: Path
 
     @property
     def flash_program_unit(self) -> int:
         return int(self.flash_geometry["program_unit_bytes"])
+
+    @property
+    def renode_platform(self) -> str | None:
+        return None if self.renode is None else self.renode.platform
 
 
 def boards_dir() -> Path:
@@ -424,6 +439,6 @@ def _build(raw: dict[str, Any], path: Path) -> Board:
         flash_geometry=dict(raw["flash_geometry"]),
         target=target,
         qemu=tuple(entries),
-        renode_platform=None if renode is None else renode["platform"],
+        renode=None if renode is None else RenodeEntry(platform=renode["platform"], console=renode["console"]),
         path=path,
     )

@@ -116,14 +116,21 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
                 add(f"QEMU machine for {name}", False, str(exc), qemu.APT_QEMU_BACKPORTS)
     except ToolMissingError:
         add("qemu-system-arm", False, "not found", qemu.APT_QEMU)
-    renode = _tool_version(["renode", "--version"])
-    add(
-        "renode",
-        renode is not None,
-        renode or "not on PATH (optional: Renode runs are skipped)",
-        "install Renode from its release packages",
-        required=False,
-    )
+    from .sim import renode as renode_sim
+
+    try:
+        rinfo = renode_sim.renode_info()
+        add("renode", True, rinfo.text or f"Renode {rinfo.version_text} ({rinfo.binary})", required=False)
+    except ToolMissingError:
+        add(
+            "renode",
+            False,
+            "not on PATH (optional: --sim renode, Renode tests are skipped)",
+            renode_sim.INSTALL_HINT,
+            required=False,
+        )
+    py_ok, py_detail = renode_sim.pyrenode3_available()
+    add("pyrenode3", py_ok, py_detail, "optional, for --sim pyrenode3: see docs/renode.md", required=False)
     stm32flash = _tool_version(["stm32flash", "-h"])
     add(
         "stm32flash",
@@ -172,6 +179,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r["outputs_match"] for r in results) else 1
 
 
+def _cmd_renode_script(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .resources import data_dir
+    from .sim import renode as renode_sim
+
+    board = load_board(args.board)
+    renode_sim.platform_path(board)  # a clear error for a board without a Renode platform
+    elf = renode_sim.build_board_image(board, args.app)
+    script = renode_sim.write_script(board, elf, args.port, Path(args.out) if args.out else elf.parent)
+    suite = data_dir("renode") / "tests" / "selftest.robot"
+    info = {
+        "board": board.name,
+        "elf": str(elf),
+        "script": str(script),
+        "platform": str(renode_sim.platform_path(board)),
+        "port": args.port,
+        "run": f"renode --disable-xwt --console {script}",
+        "robot": f"renode-test {suite} --variable BOARD:{board.name} --variable ELF:{elf}",
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key}: {value}")
+    return 0
+
+
 def _print_run_table(results: list[dict[str, Any]]) -> None:
     summary = Table(title=f"tinyodl {results[0]['app']}: simulated boards")
     summary.add_column("")
@@ -182,7 +217,11 @@ def _print_run_table(results: list[dict[str, Any]]) -> None:
         summary.add_row(label, *[str(fn(r)) for r in results])
 
     row("core @ clock", lambda r: f"{r['core']} @ {r['clock_hz'] // 1_000_000} MHz")
-    row("simulator", lambda r: f"QEMU {r['simulator_version']} {r['machine']}")
+    sim_names = {"qemu": "QEMU", "renode": "Renode", "pyrenode3": "Renode (pyrenode3)"}
+    row(
+        "simulator",
+        lambda r: f"{sim_names.get(r['simulator'], r['simulator'])} {r['simulator_version']} {r['machine']}",
+    )
     row("image", lambda r: r["image"])
     row("counter", lambda r: f"{r['timer_source']}, {r['instructions_granularity']:g} instr/tick")
     row("counter check (2x20000 instr)", lambda r: f"{r['counter_check']['measured_instructions']:,}")
@@ -220,7 +259,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     except GraphError as exc:
         raise TinyodlError(f"{args.model}: {exc}") from None
     plan = plan_memory(features)
-    layers = []
+    layers: list[dict[str, Any]] = []
     for op in features.ops:
         if isinstance(op, Reshape):
             continue  # aliases: no code, no memory
@@ -287,11 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="build a firmware application and run it on a simulated board")
     r.add_argument("--board", required=True, help="board name, comma-separated names, or 'all'")
     r.add_argument("--app", required=True, help="firmware application (selftest)")
-    r.add_argument("--sim", default="qemu", help="simulator (default: qemu)")
+    r.add_argument("--sim", default="qemu", help="simulator: qemu (default), renode or pyrenode3")
     r.add_argument("--machine", help="force one of the board's QEMU machines (e.g. the mps2-an386 twin)")
     r.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per run in seconds")
     r.add_argument("--json", action="store_true", help="print the result contract as JSON")
     r.set_defaults(func=_cmd_run)
+
+    rs = sub.add_parser(
+        "renode-script", help="build a board image and write the Renode script that runs it (no Renode needed)"
+    )
+    rs.add_argument("--board", required=True, help="board name")
+    rs.add_argument("--app", default="selftest", help="firmware application (default: selftest)")
+    rs.add_argument("--port", type=int, default=4321, help="TCP port of the console UART (default: 4321)")
+    rs.add_argument("--out", help="directory for the .resc (default: beside the ELF)")
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=_cmd_renode_script)
     return p
 
 

@@ -28,7 +28,18 @@ Progress = Callable[[str], None]
 
 def simulators() -> dict[str, Callable[[], Simulator]]:
     """Simulator backends by name; each is constructed (and checks its tools) only when chosen."""
-    return {"qemu": qemu.QemuSimulator}
+
+    def renode() -> Simulator:
+        from .sim.renode import RenodeSimulator
+
+        return RenodeSimulator()
+
+    def pyrenode3() -> Simulator:
+        from .sim.renode import PyRenode3Simulator
+
+        return PyRenode3Simulator()
+
+    return {"qemu": qemu.QemuSimulator, "renode": renode, "pyrenode3": pyrenode3}
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ def execute(
             "rx_overflows": stats.rx_overflows,
         }
     run_s = time.monotonic() - t1
+    extras = dict(getattr(sess, "result_extras", None) or {})  # figures only some backends know
 
     if hello.timer_source != place.counter.source:
         raise RunError(
@@ -107,7 +119,7 @@ def execute(
     cycles = estimate_cycles(board.cpu, instructions)
     check = selftest.counter_check(steps, per_tick)
     outputs_match = all(s.match for s in steps) and bool(check["ok"])
-    return {
+    result: dict[str, Any] = {
         "tinyodl_version": __version__,
         "app": app,
         "board": board.name,
@@ -141,6 +153,9 @@ def execute(
         "build_seconds": round(prep.build_seconds, 2),
         "run_seconds": round(run_s, 2),
     }
+    for key, value in extras.items():
+        result.setdefault(key, value)
+    return result
 
 
 def run_app(

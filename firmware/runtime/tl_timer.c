@@ -11,6 +11,9 @@
  *   SysTick with its full 24-bit reload, so tick edges fall at the same instruction in every run: under
  *   QEMU -icount shift=0 one instruction is one nanosecond of virtual time, so a tick is exactly
  *   1e9 / systick_hz instructions and the count is exact to that granularity and repeatable.
+ * With either counter, SysTick runs with its full reload inside a measured window, so the 1 ms tick
+ * handler (which would land at host-dependent moments) is not part of the count; the window's ticks
+ * are added to the millisecond count when it ends.
  */
 #include <stdint.h>
 
@@ -84,20 +87,20 @@ uint32_t tl_timer_ms(void)
 
 uint32_t tl_measure_begin(void)
 {
-    if (g_source == TL_TIMER_DWT) {
-        return TL_DWT_CYCCNT;
-    }
     g_measure_wraps = 0u;
     g_measuring = 1u;
     systick_start(TL_SYST_RELOAD_MAX);
+    if (g_source == TL_TIMER_DWT) {
+        return TL_DWT_CYCCNT;
+    }
     return 0u;
 }
 
 uint64_t tl_measure_end(uint32_t start)
 {
-    if (g_source == TL_TIMER_DWT) {
-        return (uint32_t)(TL_DWT_CYCCNT - start); /* one 32-bit wrap at most: 53 s at 80 MHz */
-    }
+    const int dwt = g_source == TL_TIMER_DWT;
+    /* one 32-bit wrap at most: 53 s at 80 MHz */
+    const uint32_t cycles = dwt ? (uint32_t)(TL_DWT_CYCCNT - start) : 0u;
     uint32_t wraps;
     uint32_t value;
     do {
@@ -112,5 +115,5 @@ uint64_t tl_measure_end(uint32_t start)
     g_measuring = 0u;
     g_ms += (uint32_t)(ticks / TL_TICKS_PER_MS);
     systick_start(TL_TICKS_PER_MS - 1u);
-    return ticks;
+    return dwt ? cycles : ticks;
 }
