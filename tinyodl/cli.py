@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -161,22 +162,84 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for name in names:
         load_board(name)  # unknown boards fail before anything is built
     options = RunOptions(sim=args.sim, machine=args.machine, timeout_s=args.timeout)
+    if args.model is None and args.app is None:
+        raise TinyodlError("give a MODEL to run, or --app selftest")
+    if args.model is not None and args.app is not None:
+        raise TinyodlError("give either a MODEL or --app, not both")
     results = []
     for name in names:
+
+        def go(progress: Any, name: str = name) -> dict[str, Any]:
+            if args.model is None:
+                return run_app(name, args.app, options, progress=progress)
+            from .modelrun import ModelOptions, run_model
+
+            mopts = ModelOptions(
+                run=options,
+                features_at=args.features_at,
+                whole=args.whole,
+                limit=args.limit,
+                calibration=Path(args.calibration) if args.calibration else None,
+            )
+            return run_model(Path(args.model), name, args.inputs, mopts, progress)
+
         if args.json:
-            results.append(run_app(name, args.app, options))
+            results.append(go(lambda _m: None))
         else:
             with err_console.status(f"{name}: starting") as status:
 
                 def progress(message: str, status: Status = status) -> None:
                     status.update(message)
 
-                results.append(run_app(name, args.app, options, progress=progress))
+                results.append(go(progress))
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    elif args.model is not None:
+        _print_model_table(results)
     else:
         _print_run_table(results)
     return 0 if all(r["outputs_match"] for r in results) else 1
+
+
+def _print_model_table(results: list[dict[str, Any]]) -> None:
+    for r in results:
+        table = Table(title=f"{r['model']} on {r['board']} ({r['simulator']} {r['machine']}, {r['image']} image)")
+        for col in ("layer", "op", "kernel", "MACC", "instructions", "instr/MAC"):
+            table.add_column(col, justify="right" if col in ("MACC", "instructions", "instr/MAC") else "left")
+        for layer in r["layers"]:
+            ipm = layer["instructions_per_mac"]
+            table.add_row(layer["name"], layer["kind"], layer["kernel"], f"{layer['macc']:,}",
+                          f"{layer['instructions']:,}", "-" if ipm is None else f"{ipm:.2f}")  # fmt: skip
+        table.add_row("total", "", "", f"{r['macc']:,}", f"{r['instructions']:,}",
+                      "-" if r["instructions_per_mac"] is None else f"{r['instructions_per_mac']:.2f}")  # fmt: skip
+        out_console.print(table)
+        match = "yes" if r["outputs_match"] else f"NO, first difference: {r['first_mismatch']}"
+        tfl = {True: "yes", False: "NO", None: "not checked"}[r["matches_tflite"]]
+        out_console.print(
+            f"outputs equal the numpy reference: {match}; equal TFLite's interpreter: {tfl} ({r['windows']} inputs)\n"
+            f"flash {r['flash_bytes']:,} B, static RAM {r['static_ram_bytes']:,} B (arena {r['arena_bytes']:,} B), "
+            f"stack peak {r['stack_peak_bytes']:,} B; estimated {r['latency_ms_estimated']} ms at "
+            f"{r['clock_hz'] // 1_000_000} MHz ({r['estimate_model']})"
+        )
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .apps.model import app_spec
+    from .build.project import write_project
+    from .modelrun import ModelOptions, generate_files, import_model
+
+    board = load_board(args.board)
+    calibration = Path(args.calibration) if args.calibration else None
+    mopts = ModelOptions(features_at=args.features_at, whole=args.whole, calibration=calibration)
+    _, graph, _ = import_model(Path(args.model), mopts)
+    lowered, files = generate_files(graph, board.name, args.prefix or Path(args.model).stem)
+    out = Path(args.output)
+    project = write_project(board, board.target, app_spec(files), out)
+    print(
+        f"wrote {project.directory}: {lowered.prefix}.c/.h ({len(lowered.layers)} layers, arena "
+        f"{lowered.plan.arena_bytes:,} B) with the runtime, kernels and a Makefile; build with: make -C {out}"
+    )
+    return 0
 
 
 def _cmd_renode_script(args: argparse.Namespace) -> int:
@@ -253,7 +316,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from .ir import GraphError, Reshape
     from .passes import cut_at_features, plan_memory
 
-    graph = load_model(args.model)
+    graph = load_model(args.model, args.calibration)
     try:
         features = cut_at_features(graph, args.features_at)
     except GraphError as exc:
@@ -318,14 +381,31 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_doctor)
 
     i = sub.add_parser("inspect", help="import a model and show its frozen feature extractor")
-    i.add_argument("model", help="a .tflite model")
+    i.add_argument("model", help="a .tflite or Keras (.keras/.h5) model")
+    i.add_argument("--calibration", help="Keras models: .npz of calibration inputs ('x') for an int8 conversion")
     i.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_inspect)
 
-    r = sub.add_parser("run", help="build a firmware application and run it on a simulated board")
+    g = sub.add_parser("generate", help="generate a self-contained C project (model + runtime + Makefile)")
+    g.add_argument("model", help="a .tflite or Keras (.keras/.h5) model")
+    g.add_argument("--calibration", help="Keras models: .npz of calibration inputs ('x') for an int8 conversion")
+    g.add_argument("--board", required=True)
+    g.add_argument("-o", "--output", required=True, help="project directory to write")
+    g.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
+    g.add_argument("--whole", action="store_true", help="generate the whole network, head included")
+    g.add_argument("--prefix", help="C prefix of the generated names (default: the model file name)")
+    g.set_defaults(func=_cmd_generate)
+
+    r = sub.add_parser("run", help="build a model (or a firmware application) and run it on a simulated board")
+    r.add_argument("model", nargs="?", help="a .tflite or Keras (.keras/.h5) model to generate, build and run")
+    r.add_argument("--calibration", help="Keras models: .npz of calibration inputs ('x') for an int8 conversion")
     r.add_argument("--board", required=True, help="board name, comma-separated names, or 'all'")
-    r.add_argument("--app", required=True, help="firmware application (selftest)")
+    r.add_argument("--app", help="a firmware application instead of a model (selftest)")
+    r.add_argument("--inputs", help=".npz with the input windows ('x'); default: seeded random inputs")
+    r.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
+    r.add_argument("--whole", action="store_true", help="run the whole network, head included")
+    r.add_argument("--limit", type=int, default=16, help="at most this many input windows (default 16)")
     r.add_argument("--sim", default="qemu", help="simulator: qemu (default), renode or pyrenode3")
     r.add_argument("--machine", help="force one of the board's QEMU machines (e.g. the mps2-an386 twin)")
     r.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per run in seconds")

@@ -16,7 +16,7 @@ from .apps import APPS, selftest
 from .apps.protocol import close_session, open_session
 from .boards import Board, load_board
 from .build.elfsize import SizeReport, size_report
-from .build.project import build_project, project_dir, write_project
+from .build.project import AppSpec, build_project, project_dir, write_project
 from .errors import RunError, TinyodlError
 from .link import Transport
 from .measure import CPI_SOURCE, estimate_cycles, latency_ms
@@ -67,8 +67,11 @@ def _quiet(_: str) -> None:
     pass
 
 
-def prepare(board_name: str, app: str, opts: RunOptions, progress: Progress = _quiet) -> Prepared:
-    if app not in APPS:
+def prepare(
+    board_name: str, app: str, opts: RunOptions, progress: Progress = _quiet, spec: AppSpec | None = None
+) -> Prepared:
+    """Build `app` (a registered application, or `spec` for generated ones) for the board on the simulator."""
+    if spec is None and app not in APPS:
         raise TinyodlError(f"unknown application {app!r}; known: {', '.join(sorted(APPS))}")
     backends = simulators()
     if opts.sim not in backends:
@@ -80,7 +83,7 @@ def prepare(board_name: str, app: str, opts: RunOptions, progress: Progress = _q
     directory = opts.build_dir or project_dir(board, target, app, placement.machine)
     t0 = time.monotonic()
     progress(f"{board.name}: building {app} ({placement.image} image for {placement.machine})")
-    project = write_project(board, target, APPS[app], directory, machine=placement.machine)
+    project = write_project(board, target, spec or APPS[app], directory, machine=placement.machine)
     elf = build_project(project)
     return Prepared(board, placement, sim, elf, size_report(elf, target), time.monotonic() - t0)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -34,6 +35,7 @@ class AppSpec:
     sources: tuple[str, ...] = ()  # relative to firmware/apps/<name>/; empty = every .c file there
     needs_dsp: tuple[str, ...] = ()  # sources compiled only on cores with the DSP extension
     generated: dict[str, str] = field(default_factory=dict)  # extra files written into gen/
+    libraries: tuple[str, ...] = ()  # firmware/<dir>/ sources compiled in (e.g. "kernels")
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,11 @@ def write_project(board: Board, target: Target, app: AppSpec, directory: Path, m
             sources.append(f"link/{src.name}")
     for src in sorted((fw / "include").glob("*.h")):
         _copy_if_changed(src, directory / "include" / src.name)
+    for lib in app.libraries:
+        for src in sorted((fw / lib).glob("*.[ch]")):
+            _copy_if_changed(src, directory / lib / src.name)
+            if src.suffix == ".c":
+                sources.append(f"{lib}/{src.name}")
     app_dir = fw / "apps" / app.name
     if not app_dir.is_dir():
         raise BuildError(f"unknown firmware application {app.name!r}")
@@ -139,7 +146,7 @@ def write_project(board: Board, target: Target, app: AppSpec, directory: Path, m
         "banner_ld": f"/* {banner_text} */",
         "banner_make": f"# {banner_text}",
         "sources": ["gen/tl_board.c", *sources],
-        "include_dirs": ["link", "app"],
+        "include_dirs": ["link", "app", *app.libraries],
     }
     _write_if_changed(directory / "gen" / "tl_board.h", env.get_template("tl_board.h.j2").render(context))
     _write_if_changed(directory / "gen" / "tl_board.c", env.get_template("tl_board.c.j2").render(context))
@@ -167,10 +174,27 @@ def build_project(project: Project, jobs: int | None = None) -> Path:
         text=True,
     )
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-40:])
+        output = proc.stdout + proc.stderr
+        overflows = _region_overflows(output)
+        if overflows:
+            regions = {r.name: r.length for r in (project.target.memory.flash, *project.target.memory.ram)}
+            parts = [
+                f"{name} needs {regions.get(name, 0) + extra:,} bytes, has {regions.get(name, 0):,}"
+                for name, extra in overflows.items()
+            ]
+            raise BuildError(f"the firmware does not fit {project.board.name}: {'; '.join(parts)}")
+        tail = "\n".join(output.strip().splitlines()[-40:])
         raise BuildError(f"firmware build failed in {project.directory}:\n{tail}")
     del start
     return project.elf
+
+
+def _region_overflows(linker_output: str) -> dict[str, int]:
+    """GNU ld's "region `FLASH' overflowed by 1234 bytes", per region (the largest figure for each)."""
+    found: dict[str, int] = {}
+    for name, extra in re.findall(r"region [`'](\w+)' overflowed by (\d+) bytes", linker_output):
+        found[name] = max(found.get(name, 0), int(extra))
+    return found
 
 
 def default_build_root() -> Path:

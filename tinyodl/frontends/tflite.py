@@ -304,8 +304,14 @@ def _convert(r: _Reader, path: Path, data: bytes) -> Graph:
             kind = f"custom op {code.CustomCode().decode(errors='replace')}"
         handler = _HANDLERS.get(kind)
         if handler is None:
+            hint = ""
+            if kind in ("SHAPE", "STRIDED_SLICE", "PACK"):
+                hint = (
+                    " (shape arithmetic of a dynamic batch size: export the model with a fixed batch, "
+                    "e.g. keras.Input(shape, batch_size=1))"
+                )
             raise FrontendError(
-                f"{path}: operator {i} ({kind}) is not supported; supported: {', '.join(supported_ops())}"
+                f"{path}: operator {i} ({kind}) is not supported{hint}; supported: {', '.join(supported_ops())}"
             )
         ins = [int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else []
         outs = [r.name(int(x)) for x in op.OutputsAsNumpy()]

@@ -1,0 +1,229 @@
+/*
+ * tl_kernels.h - reference kernels of the CNN feature extractor, int8 (TFLite's scheme) and float32.
+ *
+ * One params struct per kernel family and type, filled by the generator with designated initialisers from
+ * tinyodl.reference.params (same field names). Layouts: activations NHWC, conv weights OHWI
+ * [out_ch][k_h][k_w][in_ch], depthwise weights [1][k_h][k_w][out_ch] (out_ch = in_ch * depth_multiplier),
+ * fully-connected weights [out_features][in_features].
+ *
+ * int8 conventions: zero points are stored as they are (not negated); multiplier[c] is a Q0.31 value in
+ * [2^30, 2^31) (or 0) and shift[c] a power of two, > 0 shifting left, in [-31, 30]; requantization is
+ * TFLite's double-rounding MultiplyByQuantizedMultiplier; the fused activation is the clamp
+ * [act_min, act_max]. Results are bit-exact with TFLite's reference kernels.
+ *
+ * Every family has a check function (run once, at init: it validates dimensions, padding, shifts and
+ * that the int32 accumulator cannot overflow) and a kernel that trusts its params. Optimised variants
+ * keep exactly these signatures and must give the same bits (int8) or stay within the float32 tolerance
+ * (docs/kernels.md).
+ */
+#ifndef TL_KERNELS_H
+#define TL_KERNELS_H
+
+#include <stdint.h>
+
+typedef enum {
+    TL_STATUS_OK = 0,
+    TL_STATUS_NULL_ARG = 1,   /* a required pointer is NULL */
+    TL_STATUS_BAD_SHAPE = 2,  /* a dimension, stride or padding is out of range or inconsistent */
+    TL_STATUS_BAD_QUANT = 3,  /* a zero point, multiplier, shift or activation range is out of range */
+    TL_STATUS_OVERFLOW = 4    /* the int32 accumulator could overflow for some input */
+} tl_status_t;
+
+/* ---- CONV_2D ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_ch;
+    int32_t out_h, out_w, out_ch;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t input_zero_point, output_zero_point;
+    int32_t act_min, act_max;
+    const int32_t *multiplier; /* [out_ch] */
+    const int32_t *shift;      /* [out_ch] */
+    const int8_t *weights;     /* [out_ch][k_h][k_w][in_ch] */
+    const int32_t *bias;       /* [out_ch] or NULL */
+} tl_conv2d_s8_params_t;
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_ch;
+    int32_t out_h, out_w, out_ch;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    float act_min, act_max;
+    const float *weights; /* [out_ch][k_h][k_w][in_ch] */
+    const float *bias;    /* [out_ch] or NULL */
+} tl_conv2d_f32_params_t;
+
+tl_status_t tl_conv2d_s8_check(const tl_conv2d_s8_params_t *p);
+tl_status_t tl_conv2d_s8(const tl_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_conv2d_f32_check(const tl_conv2d_f32_params_t *p);
+tl_status_t tl_conv2d_f32(const tl_conv2d_f32_params_t *p, const float *in, float *out);
+
+/* ---- DEPTHWISE_CONV_2D ------------------------------------------------------------------------------ */
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_ch;
+    int32_t out_h, out_w, out_ch; /* out_ch = in_ch * depth_multiplier; output c reads input c / multiplier */
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t depth_multiplier;
+    int32_t input_zero_point, output_zero_point;
+    int32_t act_min, act_max;
+    const int32_t *multiplier; /* [out_ch] */
+    const int32_t *shift;      /* [out_ch] */
+    const int8_t *weights;     /* [1][k_h][k_w][out_ch] */
+    const int32_t *bias;       /* [out_ch] or NULL */
+} tl_depthwise_conv2d_s8_params_t;
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_ch;
+    int32_t out_h, out_w, out_ch;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t depth_multiplier;
+    float act_min, act_max;
+    const float *weights; /* [1][k_h][k_w][out_ch] */
+    const float *bias;    /* [out_ch] or NULL */
+} tl_depthwise_conv2d_f32_params_t;
+
+tl_status_t tl_depthwise_conv2d_s8_check(const tl_depthwise_conv2d_s8_params_t *p);
+tl_status_t tl_depthwise_conv2d_s8(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_depthwise_conv2d_f32_check(const tl_depthwise_conv2d_f32_params_t *p);
+tl_status_t tl_depthwise_conv2d_f32(const tl_depthwise_conv2d_f32_params_t *p, const float *in, float *out);
+
+/* ---- FULLY_CONNECTED -------------------------------------------------------------------------------- */
+
+typedef struct {
+    int32_t batches;
+    int32_t in_features, out_features;
+    int32_t input_zero_point, output_zero_point;
+    int32_t act_min, act_max;
+    const int32_t *multiplier; /* [out_features] (a per-tensor multiplier is repeated) */
+    const int32_t *shift;      /* [out_features] */
+    const int8_t *weights;     /* [out_features][in_features], symmetric (zero point 0) */
+    const int32_t *bias;       /* [out_features] or NULL */
+} tl_fully_connected_s8_params_t;
+
+typedef struct {
+    int32_t batches;
+    int32_t in_features, out_features;
+    float act_min, act_max;
+    const float *weights; /* [out_features][in_features] */
+    const float *bias;    /* [out_features] or NULL */
+} tl_fully_connected_f32_params_t;
+
+tl_status_t tl_fully_connected_s8_check(const tl_fully_connected_s8_params_t *p);
+tl_status_t tl_fully_connected_s8(const tl_fully_connected_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_fully_connected_f32_check(const tl_fully_connected_f32_params_t *p);
+tl_status_t tl_fully_connected_f32(const tl_fully_connected_f32_params_t *p, const float *in, float *out);
+
+/* ---- MAX_POOL_2D, AVERAGE_POOL_2D (same params; int8 pooling keeps the input's quantization) ---------- */
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+} tl_pool2d_s8_params_t;
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    float act_min, act_max;
+} tl_pool2d_f32_params_t;
+
+typedef tl_pool2d_s8_params_t tl_max_pool2d_s8_params_t;
+typedef tl_pool2d_s8_params_t tl_avg_pool2d_s8_params_t;
+typedef tl_pool2d_f32_params_t tl_max_pool2d_f32_params_t;
+typedef tl_pool2d_f32_params_t tl_avg_pool2d_f32_params_t;
+
+tl_status_t tl_max_pool2d_s8_check(const tl_max_pool2d_s8_params_t *p);
+tl_status_t tl_max_pool2d_s8(const tl_max_pool2d_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_max_pool2d_f32_check(const tl_max_pool2d_f32_params_t *p);
+tl_status_t tl_max_pool2d_f32(const tl_max_pool2d_f32_params_t *p, const float *in, float *out);
+tl_status_t tl_avg_pool2d_s8_check(const tl_avg_pool2d_s8_params_t *p);
+tl_status_t tl_avg_pool2d_s8(const tl_avg_pool2d_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_avg_pool2d_f32_check(const tl_avg_pool2d_f32_params_t *p);
+tl_status_t tl_avg_pool2d_f32(const tl_avg_pool2d_f32_params_t *p, const float *in, float *out);
+
+/* ---- MEAN over the spatial axes: input [batches][count][channels] -> output [batches][channels] ------- */
+
+typedef struct {
+    int32_t batches, count, channels;
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift; /* input_scale / output_scale with 1/count folded in (TFLite's way) */
+    int32_t act_min, act_max;
+} tl_mean_s8_params_t;
+
+typedef struct {
+    int32_t batches, count, channels;
+} tl_mean_f32_params_t;
+
+tl_status_t tl_mean_s8_check(const tl_mean_s8_params_t *p);
+tl_status_t tl_mean_s8(const tl_mean_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_mean_f32_check(const tl_mean_f32_params_t *p);
+tl_status_t tl_mean_f32(const tl_mean_f32_params_t *p, const float *in, float *out);
+
+/* ---- ADD, element-wise over `size` elements (operands of the same shape) ---------------------------- */
+
+typedef struct {
+    int32_t size;
+    int32_t input1_zero_point, input2_zero_point, output_zero_point;
+    int32_t left_shift; /* 20 for int8 */
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} tl_add_s8_params_t;
+
+typedef struct {
+    int32_t size;
+    float act_min, act_max;
+} tl_add_f32_params_t;
+
+tl_status_t tl_add_s8_check(const tl_add_s8_params_t *p);
+tl_status_t tl_add_s8(const tl_add_s8_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+tl_status_t tl_add_f32_check(const tl_add_f32_params_t *p);
+tl_status_t tl_add_f32(const tl_add_f32_params_t *p, const float *in1, const float *in2, float *out);
+
+/* ---- PAD: a 4-D tensor (lower ranks padded with leading ones) inside a constant border ----------------- */
+
+typedef struct {
+    int32_t in_dims[4];
+    int32_t pad_before[4];
+    int32_t pad_after[4];
+    int8_t pad_value; /* the output zero point */
+} tl_pad_s8_params_t;
+
+typedef struct {
+    int32_t in_dims[4];
+    int32_t pad_before[4];
+    int32_t pad_after[4];
+    float pad_value;
+} tl_pad_f32_params_t;
+
+tl_status_t tl_pad_s8_check(const tl_pad_s8_params_t *p);
+tl_status_t tl_pad_s8(const tl_pad_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_pad_f32_check(const tl_pad_f32_params_t *p);
+tl_status_t tl_pad_f32(const tl_pad_f32_params_t *p, const float *in, float *out);
+
+#endif /* TL_KERNELS_H */

@@ -1,0 +1,40 @@
+"""TFLite's own interpreter as the oracle: LiteRT with the REFERENCE op resolver (the default one uses
+XNNPACK delegates), keeping every intermediate tensor so the feature layer can be read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .tflite import FrontendError
+
+
+class TFLiteOracle:
+    def __init__(self, path: Path) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        except ImportError:
+            raise FrontendError("the TFLite oracle needs ai-edge-litert: pip install 'tinyodl[tf]'") from None
+        self._it: Any = Interpreter(
+            model_path=str(path),
+            experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+            experimental_preserve_all_tensors=True,
+        )
+        self._it.allocate_tensors()
+        self._input = self._it.get_input_details()[0]
+        self._by_name = {d["name"]: d["index"] for d in self._it.get_tensor_details()}
+
+    def run(self, x: np.ndarray, tensors: list[str]) -> dict[str, np.ndarray]:
+        self._it.set_tensor(
+            self._input["index"], np.asarray(x, dtype=self._input["dtype"]).reshape(self._input["shape"])
+        )
+        self._it.invoke()
+        out = {}
+        for name in tensors:
+            index = self._by_name.get(name.split("#")[0])
+            if index is None:
+                raise FrontendError(f"the TFLite interpreter has no tensor named {name!r}")
+            out[name] = np.array(self._it.get_tensor(index))
+        return out

@@ -1,0 +1,275 @@
+"""Generate, build and run a model on a simulated board; compare every output with the host references.
+
+model file -> frontend -> IR -> cut at the feature layer -> lowering -> emission -> build -> simulator ->
+model application over the link -> compare with the numpy reference (bit-exact for int8) and with TFLite's
+own interpreter -> per-layer instructions -> result contract (SPEC section 6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .apps.model import ModelDriver, app_spec
+from .apps.protocol import close_session, open_session
+from .boards import load_board
+from .build.project import project_dir
+from .codegen.emit import emit
+from .codegen.lower import LoweredModel, lower
+from .errors import RunError, TinyodlError
+from .frontends import FrontendError, resolve_tflite
+from .frontends.tflite import load_tflite
+from .ir import DType, Graph, GraphError
+from .measure import CPI_SOURCE, estimate_cycles, latency_ms
+from .passes import cut_at_features
+from .reference.graph import run_graph
+from .runner import Prepared, Progress, RunOptions, prepare
+
+FP32_RTOL = 1e-5  # float32: device and numpy may sum in a different order
+FP32_ATOL = 1e-6
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    run: RunOptions = RunOptions()
+    features_at: str | None = None
+    whole: bool = False  # generate the whole network instead of cutting at the classifier head
+    limit: int = 16  # input windows to run
+    prefix: str | None = None
+    calibration: Path | None = None  # Keras models: calibration inputs for int8 conversion
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def import_model(path: Path, opts: ModelOptions) -> tuple[Graph, Graph, Path]:
+    """(full graph, graph to generate, the .tflite file it came from: the oracle's model)."""
+    tflite_path = resolve_tflite(path, opts.calibration)
+    full = load_tflite(tflite_path)
+    if tflite_path != path:
+        full = replace(full, name=path.stem, source=f"{path.name} via TFLite ({full.source})")
+    if opts.whole:
+        return full, full, tflite_path
+    try:
+        return full, cut_at_features(full, opts.features_at), tflite_path
+    except GraphError as exc:
+        raise TinyodlError(f"{path}: {exc}") from None
+
+
+def generate_files(graph: Graph, board_name: str, prefix: str | None = None) -> tuple[LoweredModel, dict[str, str]]:
+    board = load_board(board_name)
+    lowered = lower(graph, board, prefix)
+    return lowered, emit(lowered, board.name)
+
+
+def load_inputs(path: Path, graph: Graph, limit: int) -> np.ndarray:
+    """Windows from an .npz ('x', or its only array), quantized with the model's input parameters."""
+    try:
+        with np.load(path) as data:
+            keys = list(data.keys())
+            x = data["x"] if "x" in keys else data[keys[0]] if len(keys) == 1 else None
+    except (OSError, ValueError) as exc:
+        raise TinyodlError(f"{path}: cannot read inputs: {exc}") from None
+    if x is None:
+        raise TinyodlError(f"{path}: no array named 'x' (arrays: {', '.join(keys)})")
+    t = graph.tensors[graph.inputs[0]]
+    per_window = t.size
+    x = np.asarray(x)
+    if x.size % per_window != 0:
+        raise TinyodlError(f"{path}: {x.shape} is not a whole number of {t.shape} inputs")
+    x = x.reshape(-1, per_window)[:limit]
+    if t.dtype is DType.INT8:
+        if x.dtype.kind == "f":
+            assert t.quant is not None
+            scale, zp = t.quant.scale[0], t.quant.zero_point[0]
+            x = np.clip(np.round(x / scale) + zp, -128, 127)
+        return x.astype(np.int8)
+    return x.astype(np.float32)
+
+
+def _matches(device: np.ndarray, ref: np.ndarray) -> bool:
+    if device.dtype.kind == "f":
+        return bool(np.allclose(device, ref, rtol=FP32_RTOL, atol=FP32_ATOL))
+    return bool(np.array_equal(device, ref))
+
+
+def run_model(
+    model_path: Path, board_name: str, inputs_path: Path | None, opts: ModelOptions, progress: Progress = _quiet
+) -> dict[str, Any]:
+    model_path = Path(model_path)
+    full, graph, tflite_path = import_model(model_path, opts)
+    lowered, files = generate_files(graph, board_name, opts.prefix or _default_prefix(model_path))
+    key = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:8]
+    app = f"model-{lowered.prefix}-{key}"
+    spec = app_spec(files)
+    run_opts = opts.run
+    if run_opts.build_dir is None:
+        board = load_board(board_name)
+        # the build directory depends on the generated files: a changed model never reuses stale objects
+        from .runner import simulators
+
+        placement = simulators()[run_opts.sim]().place(board, run_opts.machine)
+        run_opts = replace(run_opts, build_dir=project_dir(board, placement.target, app, placement.machine))
+    prep = prepare(board_name, app, run_opts, progress, spec=spec)
+
+    if inputs_path is not None:
+        xs = load_inputs(Path(inputs_path), graph, opts.limit)
+    else:
+        rng = np.random.default_rng(run_opts.seed)
+        t = graph.tensors[graph.inputs[0]]
+        shape = (min(opts.limit, 4), t.size)
+        xs = (rng.integers(-128, 128, shape) if t.dtype is DType.INT8 else rng.standard_normal(shape)).astype(
+            t.dtype.numpy
+        )
+    refs = [run_graph(graph, x) for x in xs]
+    oracle = _oracle(tflite_path)
+    return _execute(prep, lowered, full, graph, xs, refs, oracle, model_path, run_opts, progress)
+
+
+def _default_prefix(path: Path) -> str:
+    return path.stem
+
+
+def _oracle(path: Path) -> Any:
+    if path.suffix.lower() != ".tflite":
+        return None
+    try:
+        from .frontends.oracle import TFLiteOracle
+
+        return TFLiteOracle(path)
+    except FrontendError:
+        return None
+
+
+def _execute(
+    prep: Prepared,
+    m: LoweredModel,
+    full: Graph,
+    graph: Graph,
+    xs: np.ndarray,
+    refs: list[dict[str, np.ndarray]],
+    oracle: Any,
+    model_path: Path,
+    opts: RunOptions,
+    progress: Progress,
+) -> dict[str, Any]:
+    out_t = graph.tensors[m.output]
+    place = prep.placement
+    per_tick = place.counter.instructions_per_tick
+    device_out: list[np.ndarray] = []
+    layer_ticks: list[list[int]] = []
+    trace: dict[str, Any] | None = None
+    t0 = time.monotonic()
+    with prep.simulator.session(place, prep.elf, opts.timeout_s) as sess:
+        open_session(sess, "model")
+        drv = ModelDriver(sess)
+        info = drv.info()
+        if (info.input_bytes, info.output_bytes, info.layers) != (m.nbytes(m.input), m.nbytes(m.output), len(m.layers)):
+            raise RunError(f"the firmware's model ({info}) is not the generated one", sess.log())
+        for i, x in enumerate(xs):
+            progress(f"{prep.board.name}: input {i + 1}/{len(xs)}")
+            drv.set_input(x.tobytes())
+            layer_ticks.append(drv.invoke(len(m.layers)))
+            device_out.append(np.frombuffer(drv.output(out_t.nbytes), dtype=out_t.dtype.numpy).reshape(out_t.shape))
+        mismatched = [i for i, (d, r) in enumerate(zip(device_out, refs, strict=True)) if not _matches(d, r[m.output])]
+        if mismatched:
+            trace = _trace(drv, m, graph, xs[mismatched[0]], refs[mismatched[0]], mismatched[0])
+        stats = close_session(sess)
+        link = {"retransmissions": sess.link.retransmissions, "duplicates": sess.link.duplicates}
+    run_s = time.monotonic() - t0
+
+    tflite_match: bool | None = None
+    if oracle is not None:
+        tflite_match = all(
+            _matches(d, oracle.run(x.reshape(full.tensors[full.inputs[0]].shape), [m.output])[m.output])
+            for d, x in zip(device_out, xs, strict=True)
+        )
+    ticks0 = layer_ticks[0]  # the per-layer figures are those of the first input
+    totals = [round(sum(t) * per_tick) for t in layer_ticks]  # kernels branch on data: inputs differ a little
+    layers = []
+    for layer, ticks in zip(m.layers, ticks0, strict=True):
+        instr = round(ticks * per_tick)
+        layers.append({
+            "name": layer.op_name,
+            "kind": layer.kind,
+            "kernel": layer.function,
+            "macc": layer.macc,
+            "instructions": instr,
+            "instructions_per_mac": round(instr / layer.macc, 3) if layer.macc else None,
+        })  # fmt: skip
+    instructions = sum(round(t * per_tick) for t in ticks0)
+    macc = sum(layer.macc for layer in m.layers)
+    cycles = estimate_cycles(prep.board.cpu, instructions)
+    outputs_match = trace is None
+    return {
+        "tinyodl_version": __version__,
+        "model": str(model_path),
+        "source": graph.source,
+        "features": {"tensor": m.output, "shape": list(out_t.shape), "dtype": out_t.dtype.value},
+        "board": prep.board.name,
+        "core": prep.board.cpu,
+        "clock_hz": prep.board.clock_hz,
+        "simulator": place.simulator,
+        "simulator_version": place.simulator_version,
+        "machine": place.machine,
+        "image": place.image,
+        "note": place.note,
+        "counter": place.counter.description,
+        "windows": len(xs),
+        "macc": macc,
+        "instructions": instructions,
+        "instructions_granularity": per_tick,
+        "instructions_per_mac": round(instructions / macc, 3) if macc else None,
+        "instructions_scope": "per inference, first input; the same input always gives the same count",
+        "instructions_range": [min(totals), max(totals)],
+        "cycles_estimated": round(cycles),
+        "latency_ms_estimated": round(latency_ms(cycles, prep.board.clock_hz), 4),
+        "estimate_model": CPI_SOURCE,
+        "flash_bytes": prep.sizes.flash_bytes,
+        "static_ram_bytes": prep.sizes.static_ram_bytes,
+        "ram_regions": prep.sizes.as_dict()["ram_regions"],
+        "arena_bytes": m.plan.arena_bytes,
+        "stack_peak_bytes": stats.stack_peak_bytes,
+        "outputs_match": outputs_match,
+        "matches_tflite": tflite_match,
+        "fp32_tolerance": {"rtol": FP32_RTOL, "atol": FP32_ATOL} if out_t.dtype is DType.FLOAT32 else None,
+        "first_mismatch": trace,
+        "layers": layers,
+        "link": link,
+        "elf": str(prep.elf),
+        "build_seconds": round(prep.build_seconds, 2),
+        "run_seconds": round(run_s, 2),
+    }
+
+
+def _trace(
+    drv: ModelDriver, m: LoweredModel, graph: Graph, x: np.ndarray, ref: dict[str, np.ndarray], window: int
+) -> dict[str, Any]:
+    """Run the layers one by one and name the first layer and element that differ from the reference."""
+    for layer in m.layers:
+        t = graph.tensors[layer.output]
+        drv.set_input(x.tobytes())
+        drv.run_until(layer.index)
+        got = np.frombuffer(drv.layer_output(layer.index, t.nbytes), dtype=t.dtype.numpy).reshape(t.shape)
+        want = ref[layer.output]
+        if not _matches(got, want):
+            bad = np.flatnonzero(~np.isclose(got, want, rtol=FP32_RTOL, atol=FP32_ATOL) if got.dtype.kind == "f"
+                                 else got.reshape(-1) != want.reshape(-1))  # fmt: skip
+            flat = int(bad[0])
+            return {
+                "window": window,
+                "layer": layer.op_name,
+                "layer_index": layer.index,
+                "element": [int(v) for v in np.unravel_index(flat, t.shape)],
+                "device": got.reshape(-1)[flat].item(),
+                "reference": want.reshape(-1)[flat].item(),
+                "elements_differing": int(bad.size),
+            }
+    return {"window": window, "layer": None, "note": "every layer matched when run one by one"}
