@@ -162,26 +162,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for name in names:
         load_board(name)  # unknown boards fail before anything is built
     options = RunOptions(sim=args.sim, machine=args.machine, timeout_s=args.timeout)
-    if args.model is None and args.app is None:
-        raise TinyodlError("give a MODEL to run, or --app selftest")
-    if args.model is not None and args.app is not None:
-        raise TinyodlError("give either a MODEL or --app, not both")
+    is_model = args.model is not None or args.elm is not None
+    if not is_model and args.app is None:
+        raise TinyodlError("give a MODEL to run, --elm ARCH, or --app selftest")
+    if is_model and args.app is not None:
+        raise TinyodlError("give either a model or --app, not both")
+    model_source = _model_source(args) if is_model else None
     results = []
     for name in names:
 
         def go(progress: Any, name: str = name) -> dict[str, Any]:
-            if args.model is None:
+            if model_source is None:
                 return run_app(name, args.app, options, progress=progress)
             from .modelrun import ModelOptions, run_model
 
+            model, calibration, whole = model_source
             mopts = ModelOptions(
                 run=options,
                 features_at=args.features_at,
-                whole=args.whole,
+                whole=whole,
                 limit=args.limit,
-                calibration=Path(args.calibration) if args.calibration else None,
+                calibration=calibration,
+                prefix="elm" if args.elm else None,
             )
-            return run_model(Path(args.model), name, args.inputs, mopts, progress)
+            return run_model(model, name, args.inputs, mopts, progress)
 
         if args.json:
             results.append(go(lambda _m: None))
@@ -194,7 +198,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 results.append(go(progress))
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
-    elif args.model is not None:
+    elif is_model:
         _print_model_table(results)
     else:
         _print_run_table(results)
@@ -229,10 +233,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .modelrun import ModelOptions, generate_files, import_model
 
     board = load_board(args.board)
-    calibration = Path(args.calibration) if args.calibration else None
-    mopts = ModelOptions(features_at=args.features_at, whole=args.whole, calibration=calibration)
-    _, graph, _ = import_model(Path(args.model), mopts)
-    lowered, files = generate_files(graph, board.name, args.prefix or Path(args.model).stem)
+    model, calibration, whole = _model_source(args)
+    mopts = ModelOptions(features_at=args.features_at, whole=whole, calibration=calibration)
+    _, graph, _ = import_model(model, mopts)
+    lowered, files = generate_files(graph, board.name, args.prefix or ("elm" if args.elm else model.stem))
     out = Path(args.output)
     project = write_project(board, board.target, app_spec(files), out)
     print(
@@ -311,16 +315,49 @@ def _print_run_table(results: list[dict[str, Any]]) -> None:
             out_console.print(f"[dim]{r['board']}: {r['note']}[/]")
 
 
+def _model_source(args: argparse.Namespace) -> tuple[Path, Path | None, bool]:
+    """(model file, calibration, whole network) from MODEL or --elm."""
+    calibration = Path(args.calibration) if getattr(args, "calibration", None) else None
+    if getattr(args, "elm", None) is None:
+        if args.model is None:
+            raise TinyodlError("give a MODEL file or --elm ARCH")
+        return Path(args.model), calibration, bool(getattr(args, "whole", False))
+    if args.model is not None:
+        raise TinyodlError("give either a MODEL file or --elm, not both")
+    if not args.input_shape:
+        raise TinyodlError("--elm needs --input-shape (e.g. 100,6 for 100 samples of 6 channels)")
+    from .build.project import default_build_root
+    from .frontends.elm import default_calibration, elm_keras_file, parse_shape
+
+    shape = parse_shape(args.input_shape)
+    directory = default_build_root().parent / "elm"
+    path = elm_keras_file(args.elm, shape, args.seed, directory)
+    if args.dtype == "int8" and calibration is None:
+        calibration = default_calibration(shape, args.seed, directory)
+    if args.dtype == "f32":
+        calibration = None
+    return path, calibration, True  # an ELM extractor has no head: all of it is the extractor
+
+
+def _add_elm_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--elm", metavar="ARCH", help="a random-weight extractor instead of a model file, e.g. "
+                   "conv1d:32:5,conv1d:32:5,maxpool:2,conv1d:64:5,gap")  # fmt: skip
+    p.add_argument("--input-shape", help="--elm: input shape, e.g. 100,6 (length, channels)")
+    p.add_argument("--seed", type=int, default=0, help="--elm: weight seed (default 0)")
+    p.add_argument("--dtype", choices=("int8", "f32"), default="int8", help="--elm: int8 (default) or f32")
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .frontends import load_model
     from .ir import GraphError, Reshape
     from .passes import cut_at_features, plan_memory
 
-    graph = load_model(args.model, args.calibration)
+    model, calibration, whole = _model_source(args)
+    graph = load_model(model, calibration)
     try:
-        features = cut_at_features(graph, args.features_at)
+        features = graph if whole else cut_at_features(graph, args.features_at)
     except GraphError as exc:
-        raise TinyodlError(f"{args.model}: {exc}") from None
+        raise TinyodlError(f"{model}: {exc}") from None
     plan = plan_memory(features)
     layers: list[dict[str, Any]] = []
     for op in features.ops:
@@ -338,7 +375,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         })  # fmt: skip
     out_t = features.tensors[features.outputs[0]]
     info = {
-        "model": str(args.model),
+        "model": str(model),
         "source": graph.source,
         "ops_in_model": [op.kind for op in graph.ops],
         "features": {"tensor": out_t.name, "shape": list(out_t.shape), "dtype": out_t.dtype.value},
@@ -381,20 +418,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_doctor)
 
     i = sub.add_parser("inspect", help="import a model and show its frozen feature extractor")
-    i.add_argument("model", help="a .tflite or Keras (.keras/.h5) model")
+    i.add_argument("model", nargs="?", help="a .tflite or Keras (.keras/.h5) model")
     i.add_argument("--calibration", help="Keras models: .npz of calibration inputs ('x') for an int8 conversion")
     i.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
     i.add_argument("--json", action="store_true")
+    _add_elm_options(i)
     i.set_defaults(func=_cmd_inspect)
 
     g = sub.add_parser("generate", help="generate a self-contained C project (model + runtime + Makefile)")
-    g.add_argument("model", help="a .tflite or Keras (.keras/.h5) model")
+    g.add_argument("model", nargs="?", help="a .tflite or Keras (.keras/.h5) model")
     g.add_argument("--calibration", help="Keras models: .npz of calibration inputs ('x') for an int8 conversion")
     g.add_argument("--board", required=True)
     g.add_argument("-o", "--output", required=True, help="project directory to write")
     g.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
     g.add_argument("--whole", action="store_true", help="generate the whole network, head included")
     g.add_argument("--prefix", help="C prefix of the generated names (default: the model file name)")
+    _add_elm_options(g)
     g.set_defaults(func=_cmd_generate)
 
     r = sub.add_parser("run", help="build a model (or a firmware application) and run it on a simulated board")
@@ -410,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--machine", help="force one of the board's QEMU machines (e.g. the mps2-an386 twin)")
     r.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per run in seconds")
     r.add_argument("--json", action="store_true", help="print the result contract as JSON")
+    _add_elm_options(r)
     r.set_defaults(func=_cmd_run)
 
     rs = sub.add_parser(
