@@ -7,14 +7,18 @@ log for error messages. The runner (tinyodl/runner.py) is the same for every bac
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
+
+from serial import SerialException
 
 from ..boards import Board, Target
-from ..link import Link, Transport
+from ..errors import RunError
+from ..link import Link, LinkError, Transport
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,51 @@ class Session(Protocol):
 
 
 Wrap = Callable[[Transport], Transport]
+
+
+class LinkedSession:
+    """Message exchange with a simulated board, shared by the backends. A backend provides `link`, `label`
+    (its name in messages), `log()`, `_check()` (raises a RunError when the simulator died or timed out)
+    and `_wait_exit()` (gives a dying simulator a moment to report its exit)."""
+
+    link: Link
+    label: ClassVar[str] = "the simulator"
+
+    def log(self) -> str:
+        raise NotImplementedError
+
+    def _check(self) -> None:
+        raise NotImplementedError
+
+    def _wait_exit(self, timeout_s: float = 2.0) -> None:
+        raise NotImplementedError
+
+    def recv(self, timeout_s: float) -> tuple[int, bytes]:
+        """Next message from the firmware; a dead simulator or the watchdog end it with a RunError."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self.link.recv(min(0.2, max(0.0, deadline - time.monotonic())))
+            except LinkError:
+                pass
+            except (SerialException, OSError) as exc:
+                self._wait_exit()
+                self._check()
+                raise RunError(f"link to {self.label} lost: {exc}", self.log()) from None
+            self._check()
+            if time.monotonic() >= deadline:
+                raise RunError(f"no message from the firmware within {timeout_s:.0f} s", self.log())
+
+    def send(self, msg_type: int, payload: bytes, reply_types: Collection[int] = ()) -> None:
+        try:
+            self.link.send(msg_type, payload, reply_types)
+        except LinkError as exc:
+            self._check()
+            raise RunError(f"link: {exc}", self.log()) from None
+        except (SerialException, OSError) as exc:
+            self._wait_exit()
+            self._check()
+            raise RunError(f"link to {self.label} lost: {exc}", self.log()) from None
 
 
 class Simulator(Protocol):

@@ -14,18 +14,17 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-
-from serial import SerialException
+from typing import ClassVar
 
 from ..boards import Board, QemuEntry
 from ..errors import RunError, TinyodlError, ToolMissingError
-from ..link import Link, LinkError, SerialTransport, Transport
-from .base import CounterModel, Placement, Wrap
+from ..link import Link, SerialTransport, Transport
+from .base import CounterModel, LinkedSession, Placement, Wrap
 
 QEMU_BINARY = "qemu-system-arm"
 APT_QEMU = "apt-get install --no-install-recommends qemu-system-arm"
@@ -183,9 +182,10 @@ class QemuRunner:
 
 
 @dataclass
-class QemuSession:
+class QemuSession(LinkedSession):
     """A running QEMU with the link connected. Enforces the wall-clock timeout with a watchdog."""
 
+    label: ClassVar[str] = "QEMU"
     runner: QemuRunner
     proc: subprocess.Popen[bytes]
     link: Link
@@ -230,33 +230,6 @@ class QemuSession:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
-
-    def recv(self, timeout_s: float) -> tuple[int, bytes]:
-        """Next message from the firmware; a dead simulator or the watchdog end it with a RunError."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                return self.link.recv(min(0.2, max(0.0, deadline - time.monotonic())))
-            except LinkError:
-                pass
-            except (SerialException, OSError) as exc:
-                self._wait_exit()
-                self._check()
-                raise RunError(f"link to QEMU lost: {exc}", self.log()) from None
-            self._check()
-            if time.monotonic() >= deadline:
-                raise RunError(f"no message from the firmware within {timeout_s:.0f} s", self.log())
-
-    def send(self, msg_type: int, payload: bytes, reply_types: Collection[int] = ()) -> None:
-        try:
-            self.link.send(msg_type, payload, reply_types)
-        except LinkError as exc:
-            self._check()
-            raise RunError(f"link: {exc}", self.log()) from None
-        except (SerialException, OSError) as exc:
-            self._wait_exit()
-            self._check()
-            raise RunError(f"link to QEMU lost: {exc}", self.log()) from None
 
     def _wait_exit(self, timeout_s: float = 2.0) -> None:
         try:

@@ -34,17 +34,16 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from serial import SerialException
 
 from .. import __version__
 from ..boards import Board
 from ..errors import RunError, TinyodlError, ToolMissingError
-from ..link import Link, LinkError, SerialTransport, Transport
+from ..link import Link, SerialTransport, Transport
 from ..resources import data_dir, data_root
-from .base import CounterModel, Placement, Wrap
+from .base import CounterModel, LinkedSession, Placement, Wrap
 
 RENODE_BINARY = "renode"
 BINARY_ENV = "TINYODL_RENODE"  # another launcher than `renode` on PATH
@@ -530,9 +529,10 @@ class RenodeRunner:
 
 
 @dataclass
-class RenodeSession:
+class RenodeSession(LinkedSession):
     """A running Renode with the link connected. Enforces the wall-clock timeout with a watchdog."""
 
+    label: ClassVar[str] = "Renode"
     runner: RenodeRunner
     controller: Controller
     link: Link
@@ -589,33 +589,6 @@ class RenodeSession:
         self._watchdog = threading.Timer(self.runner.timeout_s, expire)
         self._watchdog.daemon = True
         self._watchdog.start()
-
-    def recv(self, timeout_s: float) -> tuple[int, bytes]:
-        """Next message from the firmware; a dead simulator or the watchdog end it with a RunError."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                return self.link.recv(min(0.2, max(0.0, deadline - time.monotonic())))
-            except LinkError:
-                pass
-            except (SerialException, OSError) as exc:
-                self._wait_exit()
-                self._check()
-                raise RunError(f"link to Renode lost: {exc}", self.log()) from None
-            self._check()
-            if time.monotonic() >= deadline:
-                raise RunError(f"no message from the firmware within {timeout_s:.0f} s", self.log())
-
-    def send(self, msg_type: int, payload: bytes, reply_types: Collection[int] = ()) -> None:
-        try:
-            self.link.send(msg_type, payload, reply_types)
-        except LinkError as exc:
-            self._check()
-            raise RunError(f"link: {exc}", self.log()) from None
-        except (SerialException, OSError) as exc:
-            self._wait_exit()
-            self._check()
-            raise RunError(f"link to Renode lost: {exc}", self.log()) from None
 
     def _wait_exit(self, timeout_s: float = 2.0) -> None:
         deadline = time.monotonic() + timeout_s
