@@ -132,3 +132,19 @@ def test_memory_plan_reuses_and_aliases() -> None:
                 if not (la < fb or lb < fa):
                     oa, ob = plan.offset(a), plan.offset(b)
                     assert oa + plan.sizes[a] <= ob or ob + plan.sizes[b] <= oa, (a, b)
+
+
+def test_memory_plan_places_kernel_scratch() -> None:
+    """A kernel's working memory lives only during its op: clear of that op's tensors, reusable elsewhere."""
+    g = conv_pool_fc()
+    plain = plan_memory(g)
+    plan = plan_memory(g, {0: 24, 1: 4})
+    assert plain.scratch == {} and set(plan.scratch) == {0, 1}
+    assert plan.offsets == {n: plan.offset(n) for n in plain.offsets} and set(plan.sizes) == set(plain.sizes)
+    for index, nbytes in ((0, 24), (1, 4)):
+        start = plan.scratch[index]
+        assert start % 8 == 0 and start + nbytes <= plan.arena_bytes
+        for name, (first, last) in plan.lifetimes.items():
+            if first <= index <= last:  # alive during the op: no shared bytes
+                assert start + nbytes <= plan.offset(name) or plan.offset(name) + plan.sizes[name] <= start, name
+    assert plan.arena_bytes >= plain.arena_bytes and plan.naive_bytes == plain.naive_bytes

@@ -65,7 +65,12 @@ RANDOM_CASES = 60
 
 # ---- the header, parsed ------------------------------------------------------------------------------
 
-_C_TYPES: dict[str, Any] = {"int32_t": ctypes.c_int32, "int8_t": ctypes.c_int8, "float": ctypes.c_float}
+_C_TYPES: dict[str, Any] = {
+    "int32_t": ctypes.c_int32,
+    "int16_t": ctypes.c_int16,
+    "int8_t": ctypes.c_int8,
+    "float": ctypes.c_float,
+}
 
 
 def parse_header(text: str) -> dict[str, type[ctypes.Structure]]:

@@ -184,6 +184,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 limit=args.limit,
                 calibration=calibration,
                 prefix="elm" if args.elm else None,
+                optimise=args.kernels == "optimised",
             )
             return run_model(model, name, args.inputs, mopts, progress)
 
@@ -236,7 +237,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     model, calibration, whole = _model_source(args)
     mopts = ModelOptions(features_at=args.features_at, whole=whole, calibration=calibration)
     _, graph, _ = import_model(model, mopts)
-    lowered, files = generate_files(graph, board.name, args.prefix or ("elm" if args.elm else model.stem))
+    lowered, files = generate_files(
+        graph, board.name, args.prefix or ("elm" if args.elm else model.stem), args.kernels == "optimised"
+    )
     out = Path(args.output)
     project = write_project(board, board.target, app_spec(files), out)
     print(
@@ -404,6 +407,26 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchOptions, run_bench
+    from .bench.report import print_bench
+
+    boards = board_names() if args.board == "all" else [b.strip() for b in args.board.split(",") if b.strip()]
+    for name in boards:
+        load_board(name)
+    models = {d: Path(p) for d, p in (("int8", args.int8), ("f32", args.f32)) if p}
+    opts = BenchOptions(boards=tuple(boards), dtypes=tuple(d.strip() for d in args.dtype.split(",") if d.strip()),
+                        models=models, seed=args.seed, limit=args.limit)  # fmt: skip
+    if args.json:
+        result = run_bench(opts)
+        print(json.dumps(result, indent=2))
+    else:
+        with err_console.status("benchmark: starting") as status:
+            result = run_bench(opts, status.update)
+        print_bench(result, out_console)
+    return 0 if result["all_outputs_match"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyodl", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--version", action="version", version=f"tinyodl {__version__}")
@@ -433,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
     g.add_argument("--whole", action="store_true", help="generate the whole network, head included")
     g.add_argument("--prefix", help="C prefix of the generated names (default: the model file name)")
+    g.add_argument("--kernels", choices=("optimised", "reference"), default="optimised",
+                   help="optimised variants where they apply (default), or the reference kernels only")  # fmt: skip
     _add_elm_options(g)
     g.set_defaults(func=_cmd_generate)
 
@@ -449,8 +474,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--machine", help="force one of the board's QEMU machines (e.g. the mps2-an386 twin)")
     r.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per run in seconds")
     r.add_argument("--json", action="store_true", help="print the result contract as JSON")
+    r.add_argument("--kernels", choices=("optimised", "reference"), default="optimised",
+                   help="optimised variants where they apply (default), or the reference kernels only")  # fmt: skip
     _add_elm_options(r)
     r.set_defaults(func=_cmd_run)
+
+    k = sub.add_parser("bench", help="benchmark the HAR extractor: reference and optimised kernels, both boards")
+    k.add_argument("--board", default="nucleo-l476rg,nucleo-h743zi", help="boards (comma-separated or 'all')")
+    k.add_argument("--dtype", default="int8,f32", help="int8, f32 or both (default)")
+    k.add_argument("--int8", help="an int8 .tflite of the HAR architecture (e.g. examples/har/out/har_int8.tflite); "
+                   "default: built with seeded random weights")  # fmt: skip
+    k.add_argument("--f32", help="a float32 .tflite of the HAR architecture; default: built with random weights")
+    k.add_argument("--seed", type=int, default=0, help="weight seed of the built model (default 0)")
+    k.add_argument("--limit", type=int, default=1, help="inputs per run (default 1)")
+    k.add_argument("--json", action="store_true", help="print every figure as JSON")
+    k.set_defaults(func=_cmd_bench)
 
     rs = sub.add_parser(
         "renode-script", help="build a board image and write the Renode script that runs it (no Renode needed)"

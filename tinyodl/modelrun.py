@@ -28,6 +28,7 @@ from .frontends.tflite import load_tflite
 from .ir import DType, Graph, GraphError
 from .measure import CPI_SOURCE, estimate_cycles, latency_ms
 from .passes import cut_at_features
+from .reference.compare import max_ulp
 from .reference.graph import run_graph
 from .runner import Prepared, Progress, RunOptions, prepare
 
@@ -43,6 +44,7 @@ class ModelOptions:
     limit: int = 16  # input windows to run
     prefix: str | None = None
     calibration: Path | None = None  # Keras models: calibration inputs for int8 conversion
+    optimise: bool = True  # optimised kernel variants where their preconditions hold; False: reference only
 
 
 def _quiet(_: str) -> None:
@@ -63,9 +65,11 @@ def import_model(path: Path, opts: ModelOptions) -> tuple[Graph, Graph, Path]:
         raise TinyodlError(f"{path}: {exc}") from None
 
 
-def generate_files(graph: Graph, board_name: str, prefix: str | None = None) -> tuple[LoweredModel, dict[str, str]]:
+def generate_files(
+    graph: Graph, board_name: str, prefix: str | None = None, optimise: bool = True
+) -> tuple[LoweredModel, dict[str, str]]:
     board = load_board(board_name)
-    lowered = lower(graph, board, prefix)
+    lowered = lower(graph, board, prefix, optimise)
     return lowered, emit(lowered, board.name)
 
 
@@ -105,7 +109,9 @@ def run_model(
 ) -> dict[str, Any]:
     model_path = Path(model_path)
     full, graph, tflite_path = import_model(model_path, opts)
-    lowered, files = generate_files(graph, board_name, opts.prefix or _default_prefix(model_path))
+    t_gen = time.monotonic()
+    lowered, files = generate_files(graph, board_name, opts.prefix or _default_prefix(model_path), opts.optimise)
+    generate_s = time.monotonic() - t_gen
     key = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:8]
     app = f"model-{lowered.prefix}-{key}"
     spec = app_spec(files)
@@ -130,7 +136,10 @@ def run_model(
         )
     refs = [run_graph(graph, x) for x in xs]
     oracle = _oracle(tflite_path)
-    return _execute(prep, lowered, full, graph, xs, refs, oracle, model_path, run_opts, progress)
+    result = _execute(prep, lowered, full, graph, xs, refs, oracle, model_path, run_opts, progress)
+    result["generate_seconds"] = round(generate_s, 3)
+    result["kernels"] = "optimised" if opts.optimise else "reference"
+    return result
 
 
 def _default_prefix(path: Path) -> str:
@@ -191,6 +200,10 @@ def _execute(
             _matches(d, oracle.run(x.reshape(full.tensors[full.inputs[0]].shape), [m.output])[m.output])
             for d, x in zip(device_out, xs, strict=True)
         )
+    fp32_difference = None
+    if out_t.dtype is DType.FLOAT32:
+        got, want = np.stack(device_out), np.stack([r[m.output] for r in refs])
+        fp32_difference = {"max_abs": float(np.abs(got.astype(np.float64) - want).max()), "max_ulp": max_ulp(got, want)}
     ticks0 = layer_ticks[0]  # the per-layer figures are those of the first input
     totals = [round(sum(t) * per_tick) for t in layer_ticks]  # kernels branch on data: inputs differ a little
     layers = []
@@ -200,6 +213,8 @@ def _execute(
             "name": layer.op_name,
             "kind": layer.kind,
             "kernel": layer.function,
+            "kernel_note": layer.note,
+            "in_channels": getattr(layer.params, "in_ch", getattr(layer.params, "in_features", None)),
             "macc": layer.macc,
             "instructions": instr,
             "instructions_per_mac": round(instr / layer.macc, 3) if layer.macc else None,
@@ -236,10 +251,12 @@ def _execute(
         "static_ram_bytes": prep.sizes.static_ram_bytes,
         "ram_regions": prep.sizes.as_dict()["ram_regions"],
         "arena_bytes": m.plan.arena_bytes,
+        "activation_bytes": m.activation_bytes,
         "stack_peak_bytes": stats.stack_peak_bytes,
         "outputs_match": outputs_match,
         "matches_tflite": tflite_match,
         "fp32_tolerance": {"rtol": FP32_RTOL, "atol": FP32_ATOL} if out_t.dtype is DType.FLOAT32 else None,
+        "fp32_difference": fp32_difference,  # from the numpy reference, over all inputs
         "first_mismatch": trace,
         "layers": layers,
         "link": link,

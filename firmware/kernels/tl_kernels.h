@@ -13,8 +13,11 @@
  *
  * Every family has a check function (run once, at init: it validates dimensions, padding, shifts and
  * that the int32 accumulator cannot overflow) and a kernel that trusts its params. Optimised variants
- * keep exactly these signatures and must give the same bits (int8) or stay within the float32 tolerance
- * (docs/kernels.md).
+ * (tl_<family>_s8_dsp, tl_<family>_f32_fpu) take the same params struct and keep exactly these signatures;
+ * they must give the same bits (int8) or stay within the float32 tolerance (docs/kernels.md). The fields
+ * at the end of some structs hold data the generator prepares for a variant (weights re-laid-out and
+ * pre-expanded, bias with the input zero point folded in, working memory in the arena); the reference
+ * kernels ignore them, and they are NULL / 0 when the reference kernel is used.
  */
 #ifndef TL_KERNELS_H
 #define TL_KERNELS_H
@@ -26,7 +29,8 @@ typedef enum {
     TL_STATUS_NULL_ARG = 1,   /* a required pointer is NULL */
     TL_STATUS_BAD_SHAPE = 2,  /* a dimension, stride or padding is out of range or inconsistent */
     TL_STATUS_BAD_QUANT = 3,  /* a zero point, multiplier, shift or activation range is out of range */
-    TL_STATUS_OVERFLOW = 4    /* the int32 accumulator could overflow for some input */
+    TL_STATUS_OVERFLOW = 4,   /* the int32 accumulator could overflow for some input */
+    TL_STATUS_BAD_PACKED = 5  /* a variant's generated data is missing or does not match the params */
 } tl_status_t;
 
 /* ---- CONV_2D ---------------------------------------------------------------------------------------- */
@@ -45,6 +49,12 @@ typedef struct {
     const int32_t *shift;      /* [out_ch] */
     const int8_t *weights;     /* [out_ch][k_h][k_w][in_ch] */
     const int32_t *bias;       /* [out_ch] or NULL */
+    /* tl_conv2d_s8_dsp only; K = k_h * k_w * in_ch, K4 = K rounded up to 4, G = ceil(out_ch / 3) (tl_dsp.h) */
+    const int16_t *dsp_weights; /* [G][K4 / 4][2][3][2]: per chunk of 4 k, (w0,w2) of 3 channels, then (w1,w3) */
+    const int32_t *dsp_bias;    /* [3 G]: bias - input_zero_point * sum of the channel's weights */
+    const int32_t *dsp_requant; /* [3 G][3]: tl_dsp_requantize's constants */
+    int16_t *scratch;           /* im2col buffer, scratch_bytes >= 5 * K4 */
+    int32_t scratch_bytes;
 } tl_conv2d_s8_params_t;
 
 typedef struct {
@@ -58,12 +68,18 @@ typedef struct {
     float act_min, act_max;
     const float *weights; /* [out_ch][k_h][k_w][in_ch] */
     const float *bias;    /* [out_ch] or NULL */
+    /* tl_conv2d_f32_fpu only: [ceil(out_ch / 4)][k_h][k_w][in_ch][4], 4 channels side by side per tap */
+    const float *fpu_weights;
 } tl_conv2d_f32_params_t;
 
 tl_status_t tl_conv2d_s8_check(const tl_conv2d_s8_params_t *p);
 tl_status_t tl_conv2d_s8(const tl_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
 tl_status_t tl_conv2d_f32_check(const tl_conv2d_f32_params_t *p);
 tl_status_t tl_conv2d_f32(const tl_conv2d_f32_params_t *p, const float *in, float *out);
+tl_status_t tl_conv2d_s8_dsp_check(const tl_conv2d_s8_params_t *p);
+tl_status_t tl_conv2d_s8_dsp(const tl_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_conv2d_f32_fpu_check(const tl_conv2d_f32_params_t *p);
+tl_status_t tl_conv2d_f32_fpu(const tl_conv2d_f32_params_t *p, const float *in, float *out);
 
 /* ---- DEPTHWISE_CONV_2D ------------------------------------------------------------------------------ */
 
@@ -114,6 +130,10 @@ typedef struct {
     const int32_t *shift;      /* [out_features] */
     const int8_t *weights;     /* [out_features][in_features], symmetric (zero point 0) */
     const int32_t *bias;       /* [out_features] or NULL */
+    /* tl_fully_connected_s8_dsp only; G = ceil(out_features / 4), C = in_features / 4 (rounded down) */
+    const int16_t *dsp_weights; /* [G][C][2][4][2]: per chunk of 4 inputs, (w0,w2) of 4 channels, then (w1,w3) */
+    const int32_t *dsp_bias;    /* [4 G]: bias - input_zero_point * sum of the channel's weights */
+    const int32_t *dsp_requant; /* [4 G][3]: tl_dsp_requantize's constants */
 } tl_fully_connected_s8_params_t;
 
 typedef struct {
@@ -122,12 +142,18 @@ typedef struct {
     float act_min, act_max;
     const float *weights; /* [out_features][in_features] */
     const float *bias;    /* [out_features] or NULL */
+    /* tl_fully_connected_f32_fpu only: [ceil(out_features / 8)][in_features][8], 8 outputs side by side */
+    const float *fpu_weights;
 } tl_fully_connected_f32_params_t;
 
 tl_status_t tl_fully_connected_s8_check(const tl_fully_connected_s8_params_t *p);
 tl_status_t tl_fully_connected_s8(const tl_fully_connected_s8_params_t *p, const int8_t *in, int8_t *out);
 tl_status_t tl_fully_connected_f32_check(const tl_fully_connected_f32_params_t *p);
 tl_status_t tl_fully_connected_f32(const tl_fully_connected_f32_params_t *p, const float *in, float *out);
+tl_status_t tl_fully_connected_s8_dsp_check(const tl_fully_connected_s8_params_t *p);
+tl_status_t tl_fully_connected_s8_dsp(const tl_fully_connected_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_fully_connected_f32_fpu_check(const tl_fully_connected_f32_params_t *p);
+tl_status_t tl_fully_connected_f32_fpu(const tl_fully_connected_f32_params_t *p, const float *in, float *out);
 
 /* ---- MAX_POOL_2D, AVERAGE_POOL_2D (same params; int8 pooling keeps the input's quantization) ---------- */
 
@@ -164,6 +190,8 @@ tl_status_t tl_avg_pool2d_s8_check(const tl_avg_pool2d_s8_params_t *p);
 tl_status_t tl_avg_pool2d_s8(const tl_avg_pool2d_s8_params_t *p, const int8_t *in, int8_t *out);
 tl_status_t tl_avg_pool2d_f32_check(const tl_avg_pool2d_f32_params_t *p);
 tl_status_t tl_avg_pool2d_f32(const tl_avg_pool2d_f32_params_t *p, const float *in, float *out);
+tl_status_t tl_max_pool2d_s8_dsp_check(const tl_max_pool2d_s8_params_t *p);
+tl_status_t tl_max_pool2d_s8_dsp(const tl_max_pool2d_s8_params_t *p, const int8_t *in, int8_t *out);
 
 /* ---- MEAN over the spatial axes: input [batches][count][channels] -> output [batches][channels] ------- */
 
@@ -182,6 +210,8 @@ tl_status_t tl_mean_s8_check(const tl_mean_s8_params_t *p);
 tl_status_t tl_mean_s8(const tl_mean_s8_params_t *p, const int8_t *in, int8_t *out);
 tl_status_t tl_mean_f32_check(const tl_mean_f32_params_t *p);
 tl_status_t tl_mean_f32(const tl_mean_f32_params_t *p, const float *in, float *out);
+tl_status_t tl_mean_s8_dsp_check(const tl_mean_s8_params_t *p); /* count <= 256 */
+tl_status_t tl_mean_s8_dsp(const tl_mean_s8_params_t *p, const int8_t *in, int8_t *out);
 
 /* ---- ADD, element-wise over `size` elements (operands of the same shape) ---------------------------- */
 

@@ -78,4 +78,10 @@ class ModelDriver:
         return self.read(1, layer, size)
 
 
-_STATUS = {1: "null argument", 2: "bad shape", 3: "bad quantization", 4: "accumulator overflow"}
+_STATUS = {
+    1: "null argument",
+    2: "bad shape",
+    3: "bad quantization",
+    4: "accumulator overflow",
+    5: "a kernel variant's generated data does not match its params",
+}

@@ -38,3 +38,30 @@ class TFLiteOracle:
                 raise FrontendError(f"the TFLite interpreter has no tensor named {name!r}")
             out[name] = np.array(self._it.get_tensor(index))
         return out
+
+
+_TFLM_SCRIPT = (
+    "import sys\n"
+    "from tflite_micro.python.tflite_micro import runtime\n"
+    "runtime.Interpreter.from_file(sys.argv[1]).print_allocations()\n"
+)
+
+
+def tflm_arena(path: Path, timeout_s: float = 120.0) -> dict[str, int]:
+    """The arena tflite-micro's recording allocator reports for a model: total, head (activations and
+    scratch) and tail (its own bookkeeping), in bytes. It prints them from C++, so the interpreter runs in a
+    child process whose output is read."""
+    import re
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", _TFLM_SCRIPT, str(path)], capture_output=True, text=True,
+                              timeout=timeout_s)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise FrontendError(f"tflite-micro did not report an arena for {path} within {timeout_s:.0f} s") from None
+    found = dict(re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", proc.stdout + proc.stderr))
+    if proc.returncode != 0 or "total" not in found:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise FrontendError(f"tflite-micro could not load {path}: {tail} (pip install 'tinyodl[tf]')")
+    return {f"{k}_bytes": int(v) for k, v in found.items()}

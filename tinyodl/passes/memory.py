@@ -5,12 +5,14 @@
   start, graph outputs to the end).
 - Offsets are assigned greedily, largest tensors first, at the lowest offset that does not overlap a
   tensor alive at the same time (aligned to 8 bytes).
+- A kernel's working memory (`scratch`: op index -> bytes, e.g. an im2col buffer) is a block alive only
+  during that op's call, placed like a tensor.
 The peak (the arena size) is what the firmware allocates; `naive_bytes` is the sum of all activations.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..ir import Graph, Reshape
 
@@ -25,6 +27,7 @@ class MemoryPlan:
     arena_bytes: int
     naive_bytes: int
     lifetimes: dict[str, tuple[int, int]]
+    scratch: dict[int, int] = field(default_factory=dict)  # op index -> arena offset of its working memory
 
     def offset(self, tensor: str) -> int:
         return self.offsets[tensor]
@@ -36,7 +39,7 @@ def _root(alias_of: dict[str, str], name: str) -> str:
     return name
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
+def plan_memory(graph: Graph, scratch: dict[int, int] | None = None) -> MemoryPlan:
     alias_of: dict[str, str] = {}
     for op in graph.ops:
         if isinstance(op, Reshape):
@@ -59,6 +62,14 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         last[_root(alias_of, n)] = end
     roots = sorted({_root(alias_of, n) for n in activations})
     span = {r: (first.get(r, -1), last.get(r, first.get(r, -1))) for r in roots}
+    naive = sum(sizes[r] for r in roots)
+    scratch_names: dict[int, str] = {}
+    for index, nbytes in sorted((scratch or {}).items()):
+        name = f"<scratch of op {index}>"  # not a tensor name: those never contain "<"
+        scratch_names[index] = name
+        sizes[name] = nbytes
+        span[name] = (index, index)
+        roots.append(name)
     orders = [
         sorted(roots, key=lambda r: (-sizes[r], span[r][0])),  # largest first
         sorted(roots, key=lambda r: (span[r][0], -sizes[r])),  # in order of creation
@@ -71,10 +82,12 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         if best is None or arena < best[0]:
             best = (arena, placement)
     arena, offsets = best if best is not None else (0, {})
+    scratch_offsets = {index: offsets.pop(name) for index, name in scratch_names.items()}
+    for name in scratch_names.values():
+        del sizes[name], span[name]
     for n in activations:
         offsets[n] = offsets[_root(alias_of, n)]
-    naive = sum(sizes[r] for r in roots)
-    return MemoryPlan(offsets, sizes, alias_of, arena, naive, span)
+    return MemoryPlan(offsets, sizes, alias_of, arena, naive, span, scratch_offsets)
 
 
 def _place(order: list[str], sizes: dict[str, int], span: dict[str, tuple[int, int]]) -> tuple[int, dict[str, int]]:

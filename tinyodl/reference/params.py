@@ -40,6 +40,28 @@ class ParamsError(ValueError):
     """Kernel parameters that no kernel can run (or that the IR cannot be lowered to)."""
 
 
+@dataclass(frozen=True)
+class ArenaBuffer:
+    """Working memory of a kernel variant: `nbytes` at `offset` in the model's arena (placed by the memory
+    planner, live only during the layer's call). The generated C initialises a pointer field with it."""
+
+    offset: int
+    nbytes: int
+    ctype: str  # element type of the C pointer
+
+
+def _optional_array(obj: Any, name: str, dtype: type) -> None:
+    """A generated variant field: None, or a read-only one-dimensional array of `dtype`."""
+    value = getattr(obj, name)
+    if value is None:
+        return
+    array: np.ndarray = np.array(value, dtype=dtype, copy=True)
+    if array.ndim != 1:
+        raise ParamsError(f"{type(obj).__name__}.{name}: a flat array is expected, not shape {array.shape}")
+    array.setflags(write=False)
+    object.__setattr__(obj, name, array)
+
+
 def _readonly(value: Any, dtype: type, name: str, shape: tuple[int, ...]) -> np.ndarray:
     array: np.ndarray = np.array(value, dtype=dtype, copy=True)
     if array.shape != shape:
@@ -166,6 +188,12 @@ class Conv2DS8Params(_ConvGeometry):
     shift: np.ndarray  # int32 [out_ch]
     weights: np.ndarray  # int8 [out_ch, k_h, k_w, in_ch]
     bias: np.ndarray | None  # int32 [out_ch]
+    # generated for the variant tl_conv2d_s8_dsp (tinyodl.codegen.variants); the reference ignores them
+    dsp_weights: np.ndarray | None = None  # int16, re-laid-out and expanded weights
+    dsp_bias: np.ndarray | None = None  # int32, bias with the input zero point folded in
+    dsp_requant: np.ndarray | None = None  # int32, requantization constants
+    scratch: ArenaBuffer | None = None  # the im2col buffer
+    scratch_bytes: int = 0
 
     family: ClassVar[str] = "conv2d"
 
@@ -182,6 +210,9 @@ class Conv2DS8Params(_ConvGeometry):
         if self.bias is not None:
             object.__setattr__(self, "bias", _readonly(self.bias, np.int32, "bias", (self.out_ch,)))
         _accumulator_bound(self, self.weights[0].size, self.bias)
+        _optional_array(self, "dsp_weights", np.int16)
+        _optional_array(self, "dsp_bias", np.int32)
+        _optional_array(self, "dsp_requant", np.int32)
 
     @classmethod
     def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> Conv2DS8Params:
@@ -194,6 +225,7 @@ class Conv2DF32Params(_ConvGeometry):
     act_max: float
     weights: np.ndarray  # float32 [out_ch, k_h, k_w, in_ch]
     bias: np.ndarray | None  # float32 [out_ch]
+    fpu_weights: np.ndarray | None = None  # generated for tl_conv2d_f32_fpu: 4 channels side by side
 
     family: ClassVar[str] = "conv2d"
     dtype: ClassVar[DType] = DType.FLOAT32
@@ -208,6 +240,7 @@ class Conv2DF32Params(_ConvGeometry):
         object.__setattr__(self, "weights", _readonly(self.weights, np.float32, "weights", self.weights_shape))
         if self.bias is not None:
             object.__setattr__(self, "bias", _readonly(self.bias, np.float32, "bias", (self.out_ch,)))
+        _optional_array(self, "fpu_weights", np.float32)
 
     @classmethod
     def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> Conv2DF32Params:
@@ -296,6 +329,10 @@ class FullyConnectedS8Params(KernelParams):
     shift: np.ndarray  # int32 [out_features]
     weights: np.ndarray  # int8 [out_features, in_features]
     bias: np.ndarray | None  # int32 [out_features]
+    # generated for the variant tl_fully_connected_s8_dsp (tinyodl.codegen.variants)
+    dsp_weights: np.ndarray | None = None  # int16
+    dsp_bias: np.ndarray | None = None  # int32
+    dsp_requant: np.ndarray | None = None  # int32
 
     family: ClassVar[str] = "fully_connected"
 
@@ -309,6 +346,9 @@ class FullyConnectedS8Params(KernelParams):
         if self.bias is not None:
             object.__setattr__(self, "bias", _readonly(self.bias, np.int32, "bias", (self.out_features,)))
         _accumulator_bound(self, self.in_features, self.bias)
+        _optional_array(self, "dsp_weights", np.int16)
+        _optional_array(self, "dsp_bias", np.int32)
+        _optional_array(self, "dsp_requant", np.int32)
 
     @classmethod
     def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> FullyConnectedS8Params:
@@ -324,6 +364,7 @@ class FullyConnectedF32Params(KernelParams):
     act_max: float
     weights: np.ndarray  # float32 [out_features, in_features]
     bias: np.ndarray | None  # float32 [out_features]
+    fpu_weights: np.ndarray | None = None  # generated for tl_fully_connected_f32_fpu: 8 outputs side by side
 
     family: ClassVar[str] = "fully_connected"
     dtype: ClassVar[DType] = DType.FLOAT32
@@ -335,6 +376,7 @@ class FullyConnectedF32Params(KernelParams):
         object.__setattr__(self, "weights", _readonly(self.weights, np.float32, "weights", shape))
         if self.bias is not None:
             object.__setattr__(self, "bias", _readonly(self.bias, np.float32, "bias", (self.out_features,)))
+        _optional_array(self, "fpu_weights", np.float32)
 
     @classmethod
     def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> FullyConnectedF32Params:

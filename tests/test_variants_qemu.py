@@ -1,0 +1,116 @@
+"""The optimised kernel variants on both simulated boards: small multi-layer models built with TensorFlow,
+generated, built and run over the link. int8 equals the numpy reference and TFLite's interpreter bit for bit;
+float32 stays within the stated tolerance. The models gather the edge cases: odd channel counts (3, 5, 7, 9,
+11, 17), sizes that are no multiple of the blocking, SAME and VALID padding, stride 2, dilation 2, a depth
+multiplier, input zero points -128 and 127, relu and relu6 clamps, fully-connected inputs with 1-3 left over.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import needs_arm_gcc, needs_qemu, needs_tf
+
+from tinyodl.modelrun import ModelOptions, run_model
+
+pytestmark = [needs_arm_gcc, needs_qemu, needs_tf, pytest.mark.sim]
+
+BOARDS = ["nucleo-l476rg", "nucleo-h743zi"]
+
+
+def conv1d_edges() -> Any:
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    return tf.keras.Sequential([
+        tf.keras.Input((23, 7), batch_size=1),
+        layers.Conv1D(9, 5, strides=2, padding="same", activation="relu"),  # K 35: 9 chunks of 4
+        layers.Conv1D(17, 3, padding="valid", activation="relu6"),  # K 27 -> 28
+        layers.MaxPooling1D(2, padding="same"),  # 17 channels: 4 words and a byte
+        layers.Conv1D(11, 2),  # K 34 -> 36
+        layers.GlobalAveragePooling1D(),
+        layers.Dense(5),  # 11 inputs: 2 chunks and 3 left over
+    ])  # fmt: skip
+
+
+def conv2d_edges() -> Any:
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    return tf.keras.Sequential([
+        tf.keras.Input((9, 8, 3), batch_size=1),
+        layers.Conv2D(5, 3, strides=2, padding="same"),  # 2-D fields gathered, padding on two sides
+        layers.Conv2D(9, (2, 3), padding="valid", activation="relu"),
+        layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),  # the reference kernel (no variant)
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(13, activation="relu6"),  # 36 inputs, 13 outputs: a partial block of 4
+    ])  # fmt: skip
+
+
+# name -> (builder, input shape, calibration range: its sign decides the input zero point)
+MODELS: dict[str, tuple[Any, tuple[int, ...], tuple[float, float]]] = {
+    "conv1d_edges": (conv1d_edges, (23, 7), (0.0, 1.0)),  # inputs >= 0: input zero point -128
+    "conv2d_edges": (conv2d_edges, (9, 8, 3), (-1.0, 0.0)),  # inputs <= 0: input zero point 127
+}
+
+
+@cache
+def _model(key: str, int8: bool, directory: str) -> Path:
+    import tensorflow as tf
+    from tfmodels import convert
+
+    if key == "conv2d_dilated":
+        from test_reference_vs_tflite import MODELS as SINGLE
+        from tflite_oracle import convert as convert_single
+
+        build, shape = SINGLE["conv2d_raw_dil2_same_s21_relu"]  # one CONV_2D: dilation 2, stride (2, 1)
+        path = Path(directory) / f"{key}_{'int8' if int8 else 'f32'}.tflite"
+        path.write_bytes(convert_single(build(), shape, int8=int8, seed=5))
+        return path
+    make, shape, (lo, hi) = MODELS[key]
+    tf.keras.utils.set_random_seed(11)
+    calibration = np.random.default_rng(11).uniform(lo, hi, (32, *shape)).astype(np.float32)
+    return convert(make(), Path(directory) / f"{key}_{'int8' if int8 else 'f32'}.tflite", int8, calibration)
+
+
+def _run(tmp_path_factory: pytest.TempPathFactory, key: str, int8: bool, board: str) -> dict[str, Any]:
+    model = _model(key, int8, str(tmp_path_factory.getbasetemp()))
+    result = run_model(model, board, None, ModelOptions(whole=True, limit=2))
+    assert result["outputs_match"] is True, result["first_mismatch"]
+    assert result["matches_tflite"] is True
+    return result
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("key", ["conv1d_edges", "conv2d_edges", "conv2d_dilated"])
+def test_int8_variants_bit_exact(tmp_path_factory: pytest.TempPathFactory, key: str, board: str) -> None:
+    result = _run(tmp_path_factory, key, True, board)
+    kernels = {layer["kernel"] for layer in result["layers"]}
+    assert "tl_conv2d_s8_dsp" in kernels
+    if key != "conv2d_dilated":
+        assert {"tl_fully_connected_s8_dsp", "tl_max_pool2d_s8_dsp"} <= kernels
+    if key == "conv2d_edges":
+        assert "tl_depthwise_conv2d_s8" in kernels  # no variant: the reference, and the note says so
+        note = next(layer["kernel_note"] for layer in result["layers"] if layer["kind"] == "DEPTHWISE_CONV_2D")
+        assert note == "no optimised variant for this op"
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("key", ["conv1d_edges", "conv2d_edges"])
+def test_f32_variants_within_tolerance(tmp_path_factory: pytest.TempPathFactory, key: str, board: str) -> None:
+    result = _run(tmp_path_factory, key, False, board)
+    kernels = {layer["kernel"] for layer in result["layers"]}
+    assert {"tl_conv2d_f32_fpu", "tl_fully_connected_f32_fpu"} <= kernels
+
+
+def test_reference_kernels_on_request(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """optimise=False keeps every layer on its reference kernel, with the same outputs."""
+    model = _model("conv1d_edges", True, str(tmp_path_factory.getbasetemp()))
+    result = run_model(model, "nucleo-l476rg", None, ModelOptions(whole=True, limit=2, optimise=False))
+    assert result["outputs_match"] is True and result["kernels"] == "reference"
+    assert all(not layer["kernel"].endswith(("_dsp", "_fpu")) for layer in result["layers"])

@@ -1,0 +1,88 @@
+"""The benchmark's terminal report: one table per board and type (layers, reference beside optimised), a
+summary table, and the SPEC targets, each marked met or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _ipm(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _short(kernel: str) -> str:
+    return kernel.removeprefix("tl_")
+
+
+def _layers_table(r: dict[str, Any]) -> Table:
+    mhz = r["clock_hz"] // 1_000_000
+    table = Table(title=f"{r['dtype']} on {r['board']} ({r['core']} @ {mhz} MHz, QEMU {r['machine']})")
+    for col in ("layer", "MACC", "ref. instr", "i/MAC", "optimised kernel", "opt. instr", "i/MAC ",
+                "speed-up"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("layer", "optimised kernel") else "right")
+    for layer in r["layers"]:
+        a, b = layer["reference"], layer["optimised"]
+        table.add_row(layer["name"], f"{layer['macc']:,}", f"{a['instructions']:,}", _ipm(a["instructions_per_mac"]),
+                      _short(b["kernel"]), f"{b['instructions']:,}", _ipm(b["instructions_per_mac"]),
+                      f"{layer['speedup']:.2f}x")  # fmt: skip
+    a, b = r["reference"], r["optimised"]
+    table.add_row("total", f"{r['macc']:,}", f"{a['instructions']:,}", _ipm(a["instructions_per_mac"]), "",
+                  f"{b['instructions']:,}", _ipm(b["instructions_per_mac"]), f"{r['speedup']:.2f}x",
+                  style="bold")  # fmt: skip
+    return table
+
+
+def _summary_table(result: dict[str, Any]) -> Table:
+    runs = result["results"]
+    table = Table(title="summary: reference -> optimised kernels")
+    table.add_column("")
+    for r in runs:
+        table.add_column(f"{r['board']} {r['dtype']}", justify="right")
+
+    def row(label: str, fn: Any) -> None:
+        table.add_row(label, *[fn(r, r["reference"], r["optimised"]) for r in runs])
+
+    row("instr/MAC", lambda r, a, b: f"{_ipm(a['instructions_per_mac'])} -> {_ipm(b['instructions_per_mac'])}")
+    row("latency (est.) ms", lambda r, a, b: f"{a['latency_ms_estimated']:.2f} -> {b['latency_ms_estimated']:.2f}")
+    row("  at clock", lambda r, a, b: f"{r['clock_hz'] // 1_000_000} MHz")
+    row("flash B", lambda r, a, b: f"{a['flash_bytes']:,} -> {b['flash_bytes']:,}")
+    row("static RAM B", lambda r, a, b: f"{a['static_ram_bytes']:,} -> {b['static_ram_bytes']:,}")
+    row("arena B", lambda r, a, b: f"{a['arena_bytes']:,} -> {b['arena_bytes']:,}")
+    row("  of it kernel scratch", lambda r, a, b: f"{b['arena_bytes'] - b['activation_bytes']:,}")
+    row("stack peak B", lambda r, a, b: f"{a['stack_peak_bytes']:,} -> {b['stack_peak_bytes']:,}")
+    row("generate + build s", lambda r, a, b: f"{b['generate_seconds'] + b['build_seconds']:.1f}")
+    row("outputs", lambda r, a, b: "match" if a["outputs_match"] and b["outputs_match"] else "MISMATCH")
+    return table
+
+
+def _targets_table(result: dict[str, Any]) -> Table:
+    table = Table(title="targets (SPEC section 11)")
+    for col in ("target", "where", "measured", "limit", "met"):
+        table.add_column(col, justify="right" if col in ("measured", "limit") else "left")
+    for t in result["targets"]:
+        unit = t["unit"]
+        table.add_row(t["target"], t["where"], f"{t['measured']:,.2f} {unit}".replace(".00 B", " B"),
+                      f"{t['limit']:,} {unit}",
+                      "[green]yes[/]" if t["met"] else "[red]no[/]")  # fmt: skip
+    return table
+
+
+def print_bench(result: dict[str, Any], console: Console) -> None:
+    for r in result["results"]:
+        console.print(_layers_table(r))
+    console.print(_summary_table(result))
+    tflm = result["tflite_micro"]
+    if tflm is not None:
+        console.print(
+            f"tflite-micro arena for the same int8 model: {tflm['total_bytes']:,} B ({tflm['head_bytes']:,} B "
+            f"activations and scratch, {tflm['tail_bytes']:,} B of its own bookkeeping)"
+        )
+    console.print(_targets_table(result))
+    weights = ", ".join(f"{d}: {w}" for d, w in result["model"]["weights"].items())
+    console.print(
+        f"model {result['model']['architecture']} on {tuple(result['model']['input'])} windows (weights {weights}); "
+        f"instructions exact (QEMU); {result['estimate_model']}"
+    )

@@ -1,0 +1,208 @@
+"""Optimised kernel variants: which one a layer gets, and the data the generator prepares for it.
+
+Every variant takes the reference kernel's params struct and signature (firmware/kernels/tl_kernels.h). It
+is chosen by preconditions on the board (DSP extension, FPU) and on the params; the reference kernel is
+the fallback and is always correct. A chosen variant gets its generated fields filled in here, from the
+original fields, which stay untouched (the numpy oracle keeps reading those):
+
+- int8 (`*_s8_dsp`, tl_dsp.h): weights pre-expanded to int16 and re-laid-out so that one SMLAD multiplies a
+  weight word with an activation word as SXTB16 produces it; the bias with the input zero point folded
+  in; the requantization constants of `tl_dsp_requantize`; for convolutions the im2col buffer's size.
+- float32 (`*_f32_fpu`): weights of 4 (conv) or 8 (fully-connected) output channels side by side per tap,
+  so that one VLDM loads them for a register-blocked block of fused multiply-adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..boards import Board
+from ..reference import params as kp
+from ..reference import quant as q
+
+CONV_S8_CHANNELS = 3  # output channels per block of tl_conv2d_s8_dsp (x 2 positions)
+FC_S8_CHANNELS = 4  # output channels per block of tl_fully_connected_s8_dsp
+CONV_F32_CHANNELS = 4  # tl_conv2d_f32_fpu: 4 channels x 4 positions
+FC_F32_CHANNELS = 8  # tl_fully_connected_f32_fpu: 8 outputs x 1 input row
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The kernel one layer calls: the C function, its params (generated fields filled) and why."""
+
+    function: str
+    params: kp.KernelParams
+    note: str  # the variant's name, or why the reference kernel was kept
+    omit: tuple[str, ...] = ()  # fields the kernel never reads: the firmware gets NULL instead of a copy
+
+    @property
+    def scratch_bytes(self) -> int:
+        return int(getattr(self.params, "scratch_bytes", 0))
+
+    @property
+    def is_reference(self) -> bool:
+        return self.function == self.params.c_function
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# ---- int8: pre-expanded weights, folded bias, requantization constants -----------------------------------
+
+
+def pack_s8_weights(weights: np.ndarray, channels: int, chunks: int) -> np.ndarray:
+    """[out, K] int8 -> int16 laid out as [out / channels][chunks][2][channels][2] (zero padded): per chunk of
+    4 k, the pairs (w0, w2) of the block's channels, then the pairs (w1, w3)."""
+    out, k = weights.shape
+    padded = np.zeros((_ceil_div(out, channels) * channels, 4 * chunks), np.int16)
+    width = min(k, 4 * chunks)
+    padded[:out, :width] = weights[:, :width]
+    blocks = padded.reshape(-1, channels, chunks, 2, 2)  # [g][c][j][k >> 1][k & 1]
+    return np.ascontiguousarray(blocks.transpose(0, 2, 4, 1, 3)).reshape(-1)
+
+
+def s8_requant_constants(
+    multiplier: np.ndarray, shift: np.ndarray, output_zero_point: int, acc_bound: int, channels: int
+) -> tuple[np.ndarray, np.ndarray] | str:
+    """(per-channel constants {2m - 2^32, 2^(r-1) + zp 2^r, r} of tl_dsp_requantize, zero-multiplier mask),
+    or why the fast requantization cannot be used: a scale >= 0.5 (a left shift or none), a multiplier not in
+    [2^30, 2^31) (TFLite's are), or an overflow for some accumulator."""
+    out = len(multiplier)
+    padded = _ceil_div(out, channels) * channels
+    constants = np.tile(np.array([0, 1 + 2 * output_zero_point, 1], np.int64), (padded, 1))
+    zero = np.ones(padded, bool)
+    for c in range(out):
+        m, s = int(multiplier[c]), int(shift[c])
+        if m == 0:
+            continue
+        if s > -1:
+            return f"channel {c}: requantization scale >= 0.5 (shift {s}) needs the reference's left shift"
+        if m < 1 << 30:
+            return f"channel {c}: multiplier {m} is not normalised to [2^30, 2^31)"
+        r = -s
+        worst = ((acc_bound * m) >> 31) + 2 + (1 << (r - 1)) + abs(output_zero_point) * (1 << r)
+        if worst > q.INT32_MAX:
+            return f"channel {c}: the requantization could overflow int32"
+        constants[c] = (2 * m - (1 << 32), (1 << (r - 1)) + output_zero_point * (1 << r), r)
+        zero[c] = False
+    return constants.astype(np.int32).reshape(-1), zero
+
+
+def _acc_bound(taps: int, bias: np.ndarray | None) -> int:
+    return taps * 255 * 128 + (int(np.abs(bias.astype(np.int64)).max()) if bias is not None else 0)
+
+
+def _s8_dsp_fields(
+    p: kp.Conv2DS8Params | kp.FullyConnectedS8Params, weights: np.ndarray, channels: int, chunks: int
+) -> dict[str, Any] | str:
+    out, k = weights.shape
+    constants = s8_requant_constants(p.multiplier, p.shift, p.output_zero_point, _acc_bound(k, p.bias), channels)
+    if isinstance(constants, str):
+        return constants
+    requant, zero = constants
+    live = weights.astype(np.int64)
+    live[zero[:out]] = 0
+    sums = live.sum(axis=1)
+    bias = np.zeros(len(zero), np.int64)
+    bias[:out] = (p.bias.astype(np.int64) if p.bias is not None else 0) - p.input_zero_point * sums
+    bias[:out][zero[:out]] = 0
+    return {
+        "dsp_weights": pack_s8_weights(live.astype(np.int8), channels, chunks),
+        "dsp_bias": bias.astype(np.int32),
+        "dsp_requant": requant,
+    }
+
+
+def conv2d_s8_dsp(p: kp.Conv2DS8Params) -> kp.Conv2DS8Params | str:
+    k = p.k_h * p.k_w * p.in_ch
+    k4 = _ceil_div(k, 4) * 4
+    fields = _s8_dsp_fields(p, p.weights.reshape(p.out_ch, k), CONV_S8_CHANNELS, k4 // 4)
+    if isinstance(fields, str):
+        return fields
+    return replace(p, **fields, scratch_bytes=5 * k4)
+
+
+def fully_connected_s8_dsp(p: kp.FullyConnectedS8Params) -> kp.FullyConnectedS8Params | str:
+    fields = _s8_dsp_fields(p, p.weights, FC_S8_CHANNELS, _ceil_div(p.in_features, 4))
+    if isinstance(fields, str):
+        return fields
+    return replace(p, **fields)
+
+
+# ---- float32: channels side by side -----------------------------------------------------------------------
+
+
+def pack_f32_weights(weights: np.ndarray, channels: int) -> np.ndarray:
+    """[out, K] float32 -> [out / channels][K][channels] (zero padded)."""
+    out, k = weights.shape
+    padded = np.zeros((_ceil_div(out, channels) * channels, k), np.float32)
+    padded[:out] = weights
+    return np.ascontiguousarray(padded.reshape(-1, channels, k).transpose(0, 2, 1)).reshape(-1)
+
+
+def conv2d_f32_fpu(p: kp.Conv2DF32Params) -> kp.Conv2DF32Params | str:
+    weights = p.weights.reshape(p.out_ch, -1)
+    return replace(p, fpu_weights=pack_f32_weights(weights, CONV_F32_CHANNELS))
+
+
+def fully_connected_f32_fpu(p: kp.FullyConnectedF32Params) -> kp.FullyConnectedF32Params | str:
+    return replace(p, fpu_weights=pack_f32_weights(p.weights, FC_F32_CHANNELS))
+
+
+def max_pool2d_s8_dsp(p: kp.MaxPool2DS8Params) -> kp.MaxPool2DS8Params | str:
+    return p
+
+
+MEAN_S8_MAX_COUNT = 256  # 16-bit lanes of tl_mean_s8_dsp hold at most 256 * 128
+
+
+def mean_s8_dsp(p: kp.MeanS8Params) -> kp.MeanS8Params | str:
+    return p if p.count <= MEAN_S8_MAX_COUNT else f"a mean over {p.count} > {MEAN_S8_MAX_COUNT} elements"
+
+
+# ---- the choice ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    function: str
+    needs: str  # "dsp" or "fpu": the core feature it is written for
+    specialise: Callable[..., kp.KernelParams | str]  # params with the generated fields, or why not
+    omit: tuple[str, ...] = ()  # original fields it never reads (the generated ones replace them)
+
+
+VARIANTS: dict[type, tuple[Variant, ...]] = {
+    kp.Conv2DS8Params: (Variant("tl_conv2d_s8_dsp", "dsp", conv2d_s8_dsp, ("weights",)),),
+    kp.FullyConnectedS8Params: (Variant("tl_fully_connected_s8_dsp", "dsp", fully_connected_s8_dsp, ("weights",)),),
+    kp.MaxPool2DS8Params: (Variant("tl_max_pool2d_s8_dsp", "dsp", max_pool2d_s8_dsp),),
+    kp.MeanS8Params: (Variant("tl_mean_s8_dsp", "dsp", mean_s8_dsp),),
+    kp.Conv2DF32Params: (Variant("tl_conv2d_f32_fpu", "fpu", conv2d_f32_fpu, ("weights",)),),
+    kp.FullyConnectedF32Params: (Variant("tl_fully_connected_f32_fpu", "fpu", fully_connected_f32_fpu, ("weights",)),),
+}
+
+
+def _has(board: Board, feature: str) -> bool:
+    return board.dsp if feature == "dsp" else board.fpu is not None
+
+
+def choose(params: kp.KernelParams, board: Board, optimise: bool = True) -> Choice:
+    """The first variant whose preconditions hold, else the reference kernel (with the reason)."""
+    reference = params.c_function
+    if not optimise:
+        return Choice(reference, params, "reference kernels requested")
+    notes: list[str] = []
+    for variant in VARIANTS.get(type(params), ()):
+        if not _has(board, variant.needs):
+            notes.append(f"{variant.function}: {board.name} has no {variant.needs.upper()}")
+            continue
+        result = variant.specialise(params)
+        if isinstance(result, str):
+            notes.append(f"{variant.function}: {result}")
+            continue
+        return Choice(variant.function, result, variant.function, variant.omit)
+    return Choice(reference, params, "; ".join(notes) or "no optimised variant for this op")
