@@ -148,3 +148,19 @@ def test_memory_plan_places_kernel_scratch() -> None:
             if first <= index <= last:  # alive during the op: no shared bytes
                 assert start + nbytes <= plan.offset(name) or plan.offset(name) + plan.sizes[name] <= start, name
     assert plan.arena_bytes >= plain.arena_bytes and plan.naive_bytes == plain.naive_bytes
+
+
+def test_strip_edge_quantization() -> None:
+    from tinyodl.ir import Dequantize, Quantize
+    from tinyodl.passes import strip_edge_quantization
+
+    g = conv_pool_fc()
+    t = dict(g.tensors)
+    t["xf"] = Tensor("xf", (1, 1, 10, 3), DType.FLOAT32)
+    t["sf"] = Tensor("sf", (1, 2), DType.FLOAT32)
+    ops = (Quantize("q", ("xf",), ("x",)), *g.ops, Dequantize("dq", ("s",), ("sf",)))
+    wrapped = Graph("float_io", t, ops, ("xf",), ("sf",))
+    inner = strip_edge_quantization(wrapped)
+    assert inner.inputs == ("x",) and inner.outputs == ("s",)
+    assert [op.name for op in inner.ops] == [op.name for op in g.ops]
+    assert strip_edge_quantization(g) is g  # nothing to strip

@@ -144,3 +144,40 @@ def test_model_too_large_names_the_region(tmp_path: Path) -> None:
     path = convert(model, tmp_path / "big.tflite", int8=True)
     with pytest.raises(BuildError, match=r"does not fit nucleo-l476rg: FLASH needs [\d,]+ bytes, has 1,048,576"):
         run_model(path, "nucleo-l476rg", None, ModelOptions(whole=True, run=RunOptions()))
+
+
+def test_float_io_model_and_fc_rounding(tmp_path: Path) -> None:
+    """A model with float input/output (QUANTIZE/DEQUANTIZE at the edges) runs as int8 inside; its
+    per-channel FULLY_CONNECTED requantizes with one rounding, as TFLite's interpreter does (measured:
+    double rounding differs from it on near-tie values)."""
+    import tensorflow as tf
+
+    from tinyodl.frontends import load_model
+    from tinyodl.frontends.oracle import TFLiteOracle
+    from tinyodl.passes import strip_edge_quantization
+    from tinyodl.reference.graph import run_graph
+
+    tf.keras.utils.set_random_seed(0)
+    layers = tf.keras.layers
+    model = tf.keras.Sequential([tf.keras.Input((20, 3), batch_size=1), layers.Conv1D(8, 3, activation="relu"),
+                                 layers.GlobalAveragePooling1D(), layers.Dense(4)])  # fmt: skip
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    calib = np.random.default_rng(0).standard_normal((16, 20, 3)).astype(np.float32)
+    converter.representative_dataset = lambda: ([calib[i : i + 1]] for i in range(16))
+    path = tmp_path / "float_io.tflite"
+    path.write_bytes(converter.convert())
+
+    full = load_model(path)
+    assert [op.kind for op in full.ops][0] == "QUANTIZE" and full.ops[-1].kind == "DEQUANTIZE"
+    inner = strip_edge_quantization(full)
+    oracle = TFLiteOracle(path)
+    t = inner.tensors[inner.inputs[0]]
+    assert t.quant is not None
+    quant = (t.quant.scale[0], t.quant.zero_point[0])
+    for x in np.random.default_rng(7).integers(-128, 128, (300, 60)).astype(np.int8):  # near-ties included
+        want = oracle.run(x.reshape(1, 20, 3), [inner.outputs[0]], quant)[inner.outputs[0]]
+        np.testing.assert_array_equal(run_graph(inner, x)[inner.outputs[0]], want)
+    result = run_model(path, "nucleo-l476rg", None, ModelOptions(whole=True, limit=4))
+    assert result["outputs_match"] is True and result["matches_tflite"] is True
+    assert result["layers"][-1]["kernel"] == "tl_fully_connected_s8"  # the DSP variant rounds twice

@@ -27,7 +27,7 @@ from .frontends import FrontendError, resolve_tflite
 from .frontends.tflite import load_tflite
 from .ir import DType, Graph, GraphError
 from .measure import CPI_SOURCE, estimate_cycles, latency_ms
-from .passes import cut_at_features
+from .passes import cut_at_features, strip_edge_quantization
 from .reference.compare import max_ulp
 from .reference.graph import run_graph
 from .runner import Prepared, Progress, RunOptions, prepare
@@ -57,10 +57,11 @@ def import_model(path: Path, opts: ModelOptions) -> tuple[Graph, Graph, Path]:
     full = load_tflite(tflite_path)
     if tflite_path != path:
         full = replace(full, name=path.stem, source=f"{path.name} via TFLite ({full.source})")
+    inner = strip_edge_quantization(full)
     if opts.whole:
-        return full, full, tflite_path
+        return full, inner, tflite_path
     try:
-        return full, cut_at_features(full, opts.features_at), tflite_path
+        return full, cut_at_features(inner, opts.features_at), tflite_path
     except GraphError as exc:
         raise TinyodlError(f"{path}: {exc}") from None
 
@@ -196,8 +197,10 @@ def _execute(
 
     tflite_match: bool | None = None
     if oracle is not None:
+        in_t = graph.tensors[m.input]
+        quant = (in_t.quant.scale[0], in_t.quant.zero_point[0]) if in_t.quant is not None else None
         tflite_match = all(
-            _matches(d, oracle.run(x.reshape(full.tensors[full.inputs[0]].shape), [m.output])[m.output])
+            _matches(d, oracle.run(x.reshape(full.tensors[full.inputs[0]].shape), [m.output], quant)[m.output])
             for d, x in zip(device_out, xs, strict=True)
         )
     fp32_difference = None

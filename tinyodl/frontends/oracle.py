@@ -26,10 +26,14 @@ class TFLiteOracle:
         self._input = self._it.get_input_details()[0]
         self._by_name = {d["name"]: d["index"] for d in self._it.get_tensor_details()}
 
-    def run(self, x: np.ndarray, tensors: list[str]) -> dict[str, np.ndarray]:
-        self._it.set_tensor(
-            self._input["index"], np.asarray(x, dtype=self._input["dtype"]).reshape(self._input["shape"])
-        )
+    def run(self, x: np.ndarray, tensors: list[str], quant: tuple[float, int] | None = None) -> dict[str, np.ndarray]:
+        """Run on `x`. An int8 `x` for a float-input model (whose QUANTIZE the device does not run) is given
+        dequantized with `quant` (scale, zero point): TFLite's QUANTIZE maps it back to the same values."""
+        x = np.asarray(x)
+        if quant is not None and x.dtype == np.int8 and self._input["dtype"] == np.float32:
+            scale, zero_point = quant
+            x = ((x.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).astype(np.float32)
+        self._it.set_tensor(self._input["index"], x.astype(self._input["dtype"]).reshape(self._input["shape"]))
         self._it.invoke()
         out = {}
         for name in tensors:

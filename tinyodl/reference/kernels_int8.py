@@ -23,7 +23,12 @@ from .params import (
     PadS8Params,
     ParamsError,
 )
-from .quant import multiply_by_quantized_multiplier, requantize, wrap_int32
+from .quant import (
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_single_round,
+    requantize,
+    wrap_int32,
+)
 
 
 def _input(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -127,6 +132,10 @@ def fully_connected(p: FullyConnectedS8Params, x: np.ndarray) -> np.ndarray:
     acc = (x.astype(np.int64) - p.input_zero_point) @ p.weights.astype(np.int64).T
     if p.bias is not None:
         acc = acc + p.bias.astype(np.int64)
+    if p.single_rounding:  # TFLite's per-channel FULLY_CONNECTED rounds once (measured against its interpreter)
+        scaled = multiply_by_quantized_multiplier_single_round(wrap_int32(acc), p.multiplier, p.shift)
+        scaled = np.clip(scaled, -(2**31), 2**31 - 1)
+        return np.clip(scaled + p.output_zero_point, p.act_min, p.act_max).astype(np.int8)
     return requantize(wrap_int32(acc), p.multiplier, p.shift, p.output_zero_point, p.act_min, p.act_max)
 
 

@@ -333,6 +333,8 @@ class FullyConnectedS8Params(KernelParams):
     dsp_weights: np.ndarray | None = None  # int16
     dsp_bias: np.ndarray | None = None  # int32
     dsp_requant: np.ndarray | None = None  # int32
+    # 1: one rounding in the requantization, as TFLite's per-channel FULLY_CONNECTED (measured); 0: double
+    single_rounding: int = 0
 
     family: ClassVar[str] = "fully_connected"
 
@@ -816,6 +818,7 @@ def _fc_from_ir(op: Op, tensors: Mapping[str, Tensor]) -> KernelParams:
         shift=shift,
         weights=weights,
         bias=bias,
+        single_rounding=1 if _quant(op, w).per_channel else 0,
     )
 
 
