@@ -12,8 +12,8 @@ from elftools.elf.elffile import ELFFile
 
 from tinyodl.apps import APPS
 from tinyodl.boards import Target, load_board
-from tinyodl.build import size_report, write_project
-from tinyodl.build.project import build_project
+from tinyodl.toolchain import size_report, write_project
+from tinyodl.toolchain.project import build_project
 
 TARGETS = [
     ("nucleo-l476rg", None),  # the board image (also what QEMU's b-l475e-iot01a and real boards run)

@@ -230,8 +230,8 @@ def _print_model_table(results: list[dict[str, Any]]) -> None:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .apps.model import app_spec
-    from .build.project import write_project
     from .modelrun import ModelOptions, generate_files, import_model
+    from .toolchain.project import write_project
 
     board = load_board(args.board)
     model, calibration, whole = _model_source(args)
@@ -329,8 +329,8 @@ def _model_source(args: argparse.Namespace) -> tuple[Path, Path | None, bool]:
         raise TinyodlError("give either a MODEL file or --elm, not both")
     if not args.input_shape:
         raise TinyodlError("--elm needs --input-shape (e.g. 100,6 for 100 samples of 6 channels)")
-    from .build.project import default_build_root
     from .frontends.elm import default_calibration, elm_keras_file, parse_shape
+    from .toolchain.project import default_build_root
 
     shape = parse_shape(args.input_shape)
     directory = default_build_root().parent / "elm"

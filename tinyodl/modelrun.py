@@ -19,7 +19,6 @@ from . import __version__
 from .apps.model import ModelDriver, app_spec
 from .apps.protocol import close_session, open_session
 from .boards import load_board
-from .build.project import project_dir
 from .codegen.emit import emit
 from .codegen.lower import LoweredModel, lower
 from .errors import RunError, TinyodlError
@@ -31,6 +30,7 @@ from .passes import cut_at_features, strip_edge_quantization
 from .reference.compare import max_ulp
 from .reference.graph import run_graph
 from .runner import Prepared, Progress, RunOptions, prepare
+from .toolchain.project import project_dir
 
 FP32_RTOL = 1e-5  # float32: device and numpy may sum in a different order
 FP32_ATOL = 1e-6

@@ -15,13 +15,13 @@ from . import __version__
 from .apps import APPS, selftest
 from .apps.protocol import close_session, open_session
 from .boards import Board, load_board
-from .build.elfsize import SizeReport, size_report
-from .build.project import AppSpec, build_project, project_dir, write_project
 from .errors import RunError, TinyodlError
 from .link import Transport
 from .measure import CPI_SOURCE, estimate_cycles, latency_ms
 from .sim import qemu
 from .sim.base import Placement, Simulator
+from .toolchain.elfsize import SizeReport, size_report
+from .toolchain.project import AppSpec, build_project, project_dir, write_project
 
 Progress = Callable[[str], None]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ..build.project import AppSpec
 from ..errors import RunError
+from ..toolchain.project import AppSpec
 from .protocol import Channel, expect
 
 MSG_INFO = 0x30

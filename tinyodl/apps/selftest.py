@@ -16,8 +16,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..build.project import AppSpec
 from ..errors import RunError
+from ..toolchain.project import AppSpec
 from .protocol import Channel, expect
 
 APP = AppSpec(name="selftest", needs_dsp=("selftest_simd.c",))

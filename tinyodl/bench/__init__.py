@@ -155,7 +155,7 @@ def run_bench(opts: BenchOptions, progress: Progress = _quiet) -> dict[str, Any]
     unknown = [d for d in opts.dtypes if d not in DTYPES]
     if unknown:
         raise TinyodlError(f"unknown type {unknown[0]!r}; the benchmark runs {', '.join(DTYPES)}")
-    from ..build.project import default_build_root
+    from ..toolchain.project import default_build_root
 
     given = {d: Path(p) for d, p in opts.models.items()}
     built = [d for d in opts.dtypes if d not in given]

@@ -205,7 +205,7 @@ def write_script(board: Board, elf: Path, port: int, directory: Path) -> Path:
 def build_board_image(board: Board, app: str) -> Path:
     """Build the board image of `app` where `tinyodl run --sim renode` builds it; return the ELF."""
     from ..apps import APPS
-    from ..build.project import build_project, project_dir, write_project
+    from ..toolchain.project import build_project, project_dir, write_project
 
     if app not in APPS:
         raise TinyodlError(f"unknown application {app!r}; known: {', '.join(sorted(APPS))}")
