@@ -3,7 +3,7 @@
 #
 #   scripts/setup.sh          what `tinyodl run` needs
 #   scripts/setup.sh --test   plus what the test suite needs (host clang with libFuzzer, stm32flash,
-#                             TensorFlow + LiteRT + tflite-micro as the oracles: about 2 GB)
+#                             TensorFlow + LiteRT + tflite-micro as the oracles: the .venv is 1.9 GB)
 #
 # Idempotent and quick when everything is there. As root it installs what is missing with
 # `apt-get install --no-install-recommends`; otherwise it prints the command to run and exits 2.

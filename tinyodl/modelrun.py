@@ -26,11 +26,11 @@ from .frontends import FrontendError, resolve_tflite
 from .frontends.tflite import load_tflite
 from .ir import DType, Graph, GraphError
 from .measure import CPI_SOURCE, estimate_cycles, latency_ms
+from .npz import read_windows
 from .passes import cut_at_features, strip_edge_quantization
 from .reference.compare import max_ulp
 from .reference.graph import run_graph
-from .runner import Prepared, Progress, RunOptions, prepare
-from .toolchain.project import project_dir
+from .runner import Prepared, Progress, RunOptions, prepare, quiet
 
 FP32_RTOL = 1e-5  # float32: device and numpy may sum in a different order
 FP32_ATOL = 1e-6
@@ -45,10 +45,6 @@ class ModelOptions:
     prefix: str | None = None
     calibration: Path | None = None  # Keras models: calibration inputs for int8 conversion
     optimise: bool = True  # optimised kernel variants where their preconditions hold; False: reference only
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def import_model(path: Path, opts: ModelOptions) -> tuple[Graph, Graph, Path]:
@@ -76,20 +72,8 @@ def generate_files(
 
 def load_inputs(path: Path, graph: Graph, limit: int) -> np.ndarray:
     """Windows from an .npz ('x', or its only array), quantized with the model's input parameters."""
-    try:
-        with np.load(path) as data:
-            keys = list(data.keys())
-            x = data["x"] if "x" in keys else data[keys[0]] if len(keys) == 1 else None
-    except (OSError, ValueError) as exc:
-        raise TinyodlError(f"{path}: cannot read inputs: {exc}") from None
-    if x is None:
-        raise TinyodlError(f"{path}: no array named 'x' (arrays: {', '.join(keys)})")
     t = graph.tensors[graph.inputs[0]]
-    per_window = t.size
-    x = np.asarray(x)
-    if x.size % per_window != 0:
-        raise TinyodlError(f"{path}: {x.shape} is not a whole number of {t.shape} inputs")
-    x = x.reshape(-1, per_window)[:limit]
+    x = read_windows(path, t.shape, "inputs")[:limit]
     if t.dtype is DType.INT8:
         if x.dtype.kind == "f":
             assert t.quant is not None
@@ -106,24 +90,18 @@ def _matches(device: np.ndarray, ref: np.ndarray) -> bool:
 
 
 def run_model(
-    model_path: Path, board_name: str, inputs_path: Path | None, opts: ModelOptions, progress: Progress = _quiet
+    model_path: Path, board_name: str, inputs_path: Path | None, opts: ModelOptions, progress: Progress = quiet
 ) -> dict[str, Any]:
     model_path = Path(model_path)
     full, graph, tflite_path = import_model(model_path, opts)
     t_gen = time.monotonic()
-    lowered, files = generate_files(graph, board_name, opts.prefix or _default_prefix(model_path), opts.optimise)
+    lowered, files = generate_files(graph, board_name, opts.prefix or model_path.stem, opts.optimise)
     generate_s = time.monotonic() - t_gen
     key = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:8]
     app = f"model-{lowered.prefix}-{key}"
     spec = app_spec(files)
     run_opts = opts.run
-    if run_opts.build_dir is None:
-        board = load_board(board_name)
-        # the build directory depends on the generated files: a changed model never reuses stale objects
-        from .runner import simulators
-
-        placement = simulators()[run_opts.sim]().place(board, run_opts.machine)
-        run_opts = replace(run_opts, build_dir=project_dir(board, placement.target, app, placement.machine))
+    # the app name carries the generated files' hash, so a changed model gets its own build directory
     prep = prepare(board_name, app, run_opts, progress, spec=spec)
 
     if inputs_path is not None:
@@ -141,10 +119,6 @@ def run_model(
     result["generate_seconds"] = round(generate_s, 3)
     result["kernels"] = "optimised" if opts.optimise else "reference"
     return result
-
-
-def _default_prefix(path: Path) -> str:
-    return path.stem
 
 
 def _oracle(path: Path) -> Any:

@@ -63,12 +63,12 @@ class Prepared:
     build_seconds: float
 
 
-def _quiet(_: str) -> None:
+def quiet(_: str) -> None:
     pass
 
 
 def prepare(
-    board_name: str, app: str, opts: RunOptions, progress: Progress = _quiet, spec: AppSpec | None = None
+    board_name: str, app: str, opts: RunOptions, progress: Progress = quiet, spec: AppSpec | None = None
 ) -> Prepared:
     """Build `app` (a registered application, or `spec` for generated ones) for the board on the simulator."""
     if spec is None and app not in APPS:
@@ -92,7 +92,7 @@ def execute(
     prep: Prepared,
     app: str,
     opts: RunOptions,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     wrap: Callable[[Transport], Transport] | None = None,
 ) -> dict[str, Any]:
     board, place = prep.board, prep.placement
@@ -117,7 +117,7 @@ def execute(
             f"the exact counter is {place.counter.source!r}"
         )
     per_tick = place.counter.instructions_per_tick
-    step_dicts = [s.as_dict(per_tick, per_tick) for s in steps]
+    step_dicts = [s.as_dict(per_tick) for s in steps]
     instructions = sum(round(s.ticks * per_tick) for s in steps if not s.name.startswith("spin"))
     cycles = estimate_cycles(board.cpu, instructions)
     check = selftest.counter_check(steps, per_tick)
@@ -161,8 +161,6 @@ def execute(
     return result
 
 
-def run_app(
-    board_name: str, app: str, options: RunOptions | None = None, progress: Progress = _quiet
-) -> dict[str, Any]:
+def run_app(board_name: str, app: str, options: RunOptions | None = None, progress: Progress = quiet) -> dict[str, Any]:
     opts = options or RunOptions()
     return execute(prepare(board_name, app, opts, progress), app, opts, progress)

@@ -92,7 +92,7 @@ class StepResult:
     expected: int | float
     match: bool
 
-    def as_dict(self, instructions_per_tick: float | None, granularity: float) -> dict[str, object]:
+    def as_dict(self, instructions_per_tick: float | None) -> dict[str, object]:
         out: dict[str, object] = {
             "name": self.name,
             "n": self.n,
@@ -106,7 +106,7 @@ class StepResult:
             total = self.ticks * instructions_per_tick
             out["instructions"] = round(total)
             out["instructions_per_call"] = round(total / self.reps, 2)
-            out["instructions_per_call_granularity"] = round(granularity / self.reps, 2)
+            out["instructions_per_call_granularity"] = round(instructions_per_tick / self.reps, 2)
             if self.name.startswith("dot"):
                 out["instructions_per_element"] = round(total / self.reps / max(self.n, 1), 3)
         return out

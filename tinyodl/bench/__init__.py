@@ -14,13 +14,13 @@ weights); a trained model (examples/har/train.py) can be given instead.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import TinyodlError
+from ..runner import Progress, quiet
 
 HAR_ARCH = "conv1d:32:5,conv1d:32:5,maxpool:2,conv1d:64:5,gap"
 HAR_INPUT = (100, 6)
@@ -44,13 +44,6 @@ class BenchOptions:
     models: dict[str, Path] = field(default_factory=dict)  # dtype -> a .tflite / Keras file; default: built here
     seed: int = 0
     limit: int = 1  # inputs per run (the counts are those of the first input)
-
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 def har_models(seed: int, dtypes: tuple[str, ...], directory: Path) -> dict[str, Path]:
@@ -151,7 +144,7 @@ def evaluate_targets(results: list[dict[str, Any]], tflm: dict[str, int] | None)
     return out
 
 
-def run_bench(opts: BenchOptions, progress: Progress = _quiet) -> dict[str, Any]:
+def run_bench(opts: BenchOptions, progress: Progress = quiet) -> dict[str, Any]:
     unknown = [d for d in opts.dtypes if d not in DTYPES]
     if unknown:
         raise TinyodlError(f"unknown type {unknown[0]!r}; the benchmark runs {', '.join(DTYPES)}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..npz import read_windows
 from .tflite import FrontendError
 
 
@@ -27,19 +28,7 @@ def _cache_dir() -> Path:
 
 
 def load_calibration(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        with np.load(path) as data:
-            keys = list(data.keys())
-            x = data["x"] if "x" in keys else data[keys[0]] if len(keys) == 1 else None
-    except (OSError, ValueError) as exc:
-        raise FrontendError(f"{path}: cannot read calibration data: {exc}") from None
-    if x is None:
-        raise FrontendError(f"{path}: no array named 'x' (arrays: {', '.join(keys)})")
-    per = int(np.prod(shape))
-    x = np.asarray(x, dtype=np.float32)
-    if x.size % per or x.size == 0:
-        raise FrontendError(f"{path}: calibration data {x.shape} is not a whole number of {shape} inputs")
-    return x.reshape(-1, *shape)
+    return read_windows(path, shape, "calibration data", FrontendError).astype(np.float32)
 
 
 def keras_to_tflite(path: Path, calibration: Path | None = None) -> Path:

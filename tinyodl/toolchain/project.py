@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,7 +166,6 @@ def build_project(project: Project, jobs: int | None = None) -> Path:
     require_tool("arm-none-eabi-gcc", APT_TOOLCHAIN)
     require_tool("make", APT_TOOLCHAIN)
     jobs = jobs or max(1, os.cpu_count() or 1)
-    start = time.monotonic()
     proc = subprocess.run(
         ["make", "-C", str(project.directory), f"-j{jobs}", "--no-print-directory"],
         capture_output=True,
@@ -185,7 +183,6 @@ def build_project(project: Project, jobs: int | None = None) -> Path:
             raise BuildError(f"the firmware does not fit {project.board.name}: {'; '.join(parts)}")
         tail = "\n".join(output.strip().splitlines()[-40:])
         raise BuildError(f"firmware build failed in {project.directory}:\n{tail}")
-    del start
     return project.elf
 
 
