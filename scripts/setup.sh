@@ -1,26 +1,25 @@
 #!/usr/bin/env bash
 # Set up this checkout on a Debian machine: the cross toolchain, QEMU, a .venv with pinned packages.
 #
-#   scripts/setup.sh          what `tinyodl run` needs
-#   scripts/setup.sh --test   plus what the test suite needs (host clang with libFuzzer, stm32flash,
-#                             TensorFlow + LiteRT + tflite-micro as the oracles: the .venv is 1.9 GB)
+#   scripts/setup.sh                  what `tinyodl run` needs
+#   scripts/setup.sh --test           plus what the test suite needs (host clang with libFuzzer, stm32flash,
+#                                     TensorFlow + LiteRT + tflite-micro as the oracles: the .venv is 1.9 GB)
+#   scripts/setup.sh --renode TARBALL also install a Renode build from a tarball into .tools/renode/ (its
+#                                     runtime apt packages, and a venv for renode-test); TINYODL_RENODE_TARBALL
+#                                     does the same. tinyodl finds Renode there, on PATH or via TINYODL_RENODE.
 #
 # Idempotent and quick when everything is there. As root it installs what is missing with
 # `apt-get install --no-install-recommends`; otherwise it prints the command to run and exits 2.
 # QEMU >= 9 is preferred (its b-l475e-iot01a machine runs the STM32L4 board image unchanged): on Debian
 # bookworm it comes from bookworm-backports, whose apt source is derived from the machine's own Debian
 # source entry.
+#
+# The script can be sourced (`TINYODL_SETUP_SOURCED=1 . scripts/setup.sh`) to call its functions alone;
+# the tests do that with apt-get stubbed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-WANT_TEST=0
-for arg in "$@"; do
-    case "$arg" in
-        --test) WANT_TEST=1 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-        *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
-    esac
-done
+RENODE_DIR="$ROOT/.tools/renode"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -43,87 +42,184 @@ apt_install() {  # apt_install [-t SUITE] PACKAGE...
 }
 
 # --- cross toolchain ------------------------------------------------------------------------------
-missing=()
-have arm-none-eabi-gcc || missing+=(gcc-arm-none-eabi)
-[ -f /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc_nano.a ] || missing+=(libnewlib-arm-none-eabi)
-have make || missing+=(make)
-if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+setup_toolchain() {
+    local missing=()
+    have arm-none-eabi-gcc || missing+=(gcc-arm-none-eabi)
+    [ -f /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc_nano.a ] || missing+=(libnewlib-arm-none-eabi)
+    have make || missing+=(make)
+    if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
 
 # --- QEMU ------------------------------------------------------------------------------------------
 qemu_has_l4() { have qemu-system-arm && qemu-system-arm -M help 2>/dev/null | grep -q '^b-l475e-iot01a '; }
 
-backports_source() {  # writes an apt source for <codename>-backports from the existing Debian entry
+# The apt source for <codename>-backports, derived from the machine's own Debian entry. It runs in the
+# setup shell itself, never in a $(...) subshell, so that APT_UPDATED=0 reaches apt_install and apt reads
+# the new source before the install. Sets BACKPORTS_SUITE; returns 1 when no Debian entry is found.
+APT_SOURCES_DIR="${TINYODL_APT_SOURCES_DIR:-/etc/apt/sources.list.d}"
+APT_SOURCES_LIST="${TINYODL_APT_SOURCES_LIST:-/etc/apt/sources.list}"
+OS_RELEASE="${TINYODL_OS_RELEASE:-/etc/os-release}"
+BACKPORTS_FILE="$APT_SOURCES_DIR/tinyodl-backports.sources"
+BACKPORTS_SUITE=""
+backports_source() {
     local codename uri=""
-    codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+    codename="$(. "$OS_RELEASE" && echo "${VERSION_CODENAME:-}")"
     [ -n "$codename" ] || return 1
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    if [ -f "$APT_SOURCES_DIR/debian.sources" ]; then
         uri="$(awk -v c="$codename" '
             /^URIs:/ { u = $2 }
             /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) { print u; exit } }
-        ' /etc/apt/sources.list.d/debian.sources)"
+        ' "$APT_SOURCES_DIR/debian.sources")"
     fi
-    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-        uri="$(awk -v c="$codename" '$1 == "deb" && $3 == c { print $2; exit }' /etc/apt/sources.list)"
+    if [ -z "$uri" ] && [ -f "$APT_SOURCES_LIST" ]; then
+        uri="$(awk -v c="$codename" '$1 == "deb" && $3 == c { print $2; exit }' "$APT_SOURCES_LIST")"
     fi
     [ -n "$uri" ] || return 1
     printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-        "$uri" "$codename" > /etc/apt/sources.list.d/tinyodl-backports.sources
+        "$uri" "$codename" > "$BACKPORTS_FILE"
     APT_UPDATED=0
-    echo "$codename-backports"
+    BACKPORTS_SUITE="$codename-backports"
 }
 
-if ! qemu_has_l4; then
-    suite=""
-    if is_root && [ ! -f /etc/apt/sources.list.d/tinyodl-backports.sources ]; then
-        suite="$(backports_source || true)"
-    elif [ -f /etc/apt/sources.list.d/tinyodl-backports.sources ]; then
-        suite="$(awk '/^Suites:/ { print $2 }' /etc/apt/sources.list.d/tinyodl-backports.sources)"
+setup_qemu() {
+    qemu_has_l4 && return 0
+    if is_root && [ ! -f "$BACKPORTS_FILE" ]; then
+        backports_source || true
+    elif [ -f "$BACKPORTS_FILE" ]; then
+        BACKPORTS_SUITE="$(awk '/^Suites:/ { print $2 }' "$BACKPORTS_FILE")"
     fi
-    if [ -n "$suite" ] && apt_install -t "$suite" qemu-system-arm; then
-        :
+    if [ -n "$BACKPORTS_SUITE" ] && ! apt_install -t "$BACKPORTS_SUITE" qemu-system-arm; then
+        say "QEMU from $BACKPORTS_SUITE did not install; trying the release's own"
     fi
-    if ! have qemu-system-arm; then
-        apt_install qemu-system-arm
-    fi
+    have qemu-system-arm || apt_install qemu-system-arm
     if ! qemu_has_l4; then
         say "this QEMU has no STM32L4 machine: the L4 board runs as its mps2-an386 twin build"
     fi
-fi
+}
 
 # --- test tools ------------------------------------------------------------------------------------
-if [ "$WANT_TEST" = 1 ]; then
-    missing=()
+setup_test_tools() {
+    local missing=()
     have clang || missing+=(clang)
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || missing+=(libclang-rt-dev)
     have stm32flash || missing+=(stm32flash)
     if [ "${#missing[@]}" -gt 0 ]; then
         if is_root; then apt_install "${missing[@]}"; else say "optional test tools missing: ${missing[*]}"; fi
     fi
-fi
+}
 
 # --- Python ----------------------------------------------------------------------------------------
 PY="${PYTHON:-python3}"
-have "$PY" || apt_install python3 python3-venv
-if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
-    say "Python >= 3.11 is needed; $PY is $("$PY" --version 2>&1)"
-    exit 2
-fi
-VENV="$ROOT/.venv"
-if [ ! -x "$VENV/bin/python" ]; then
-    say "creating $VENV"
-    if ! "$PY" -m venv "$VENV" 2>/dev/null; then
-        rm -rf "$VENV"
-        apt_install python3-venv
-        "$PY" -m venv "$VENV"
+python_ok() {
+    have "$PY" || apt_install python3 python3-venv
+    if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+        say "Python >= 3.11 is needed; $PY is $("$PY" --version 2>&1)"
+        exit 2
     fi
+}
+
+make_venv() {  # make_venv DIR
+    [ -x "$1/bin/python" ] && return 0
+    say "creating $1"
+    if ! "$PY" -m venv "$1" 2>/dev/null; then
+        rm -rf "$1"
+        apt_install python3-venv
+        "$PY" -m venv "$1"
+    fi
+}
+
+setup_venv() {  # setup_venv WANT_TEST
+    local venv="$ROOT/.venv" extras="" stamp
+    python_ok
+    make_venv "$venv"
+    [ "$1" = 1 ] && extras="[test,tf]"
+    stamp="$venv/.tinyodl-setup-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)${extras:+-test}"
+    if [ ! -f "$stamp" ]; then
+        say "installing tinyodl${extras} and its pinned dependencies into .venv"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT$extras"
+        rm -f "$venv"/.tinyodl-setup-*
+        touch "$stamp"
+    fi
+}
+
+# --- Renode from a tarball -------------------------------------------------------------------------
+# Unpacks a Renode build (a folder holding the `renode` launcher, as Renode's portable packages and the
+# Mono build are laid out) into .tools/renode/, installs the apt packages it lists in
+# DEBIAN-RUNTIME-PACKAGES.txt (or mono-runtime when it lists none), and a venv with its
+# tests/requirements.txt for renode-test. A stamp holds the tarball's sha256: the same tarball is not
+# unpacked twice; another one replaces the install.
+setup_renode() {  # setup_renode TARBALL
+    local tarball="$1" sum stamp="$RENODE_DIR/.tarball-sha256" top tmp
+    [ -f "$tarball" ] || { say "--renode: no such file: $tarball"; exit 2; }
+    sum="$(sha256sum "$tarball" | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+        say "unpacking Renode from $(basename "$tarball") (sha256 ${sum:0:16}...) into .tools/renode"
+        tmp="$ROOT/.tools/.unpack.$$"
+        rm -rf "$tmp" && mkdir -p "$tmp"
+        tar -xf "$tarball" -C "$tmp"
+        top="$(dirname "$(find "$tmp" -maxdepth 3 -type f -name renode -perm -u+x | sort | head -n 1)")"
+        if [ "$top" = . ] || [ ! -x "$top/renode" ]; then
+            rm -rf "$tmp"
+            say "--renode: $tarball holds no executable 'renode' launcher"
+            exit 2
+        fi
+        rm -rf "$RENODE_DIR"
+        mv "$top" "$RENODE_DIR"
+        rm -rf "$tmp"
+        echo "$sum" > "$stamp"
+    fi
+    local pkgs=() missing=() p
+    if [ -f "$RENODE_DIR/DEBIAN-RUNTIME-PACKAGES.txt" ]; then
+        mapfile -t pkgs < <(grep -v '^\s*#' "$RENODE_DIR/DEBIAN-RUNTIME-PACKAGES.txt" | tr -s ' \t' '\n' | grep .)
+    elif ! have mono; then
+        pkgs=(mono-runtime)
+    fi
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+    local req="$RENODE_DIR/tests/requirements.txt" venv="$RENODE_DIR/venv" rstamp
+    if [ -f "$req" ]; then
+        rstamp="$venv/.requirements-$(cat "$req" "$RENODE_DIR"/tools/*/requirements.txt 2>/dev/null | sha256sum | cut -c1-16)"
+        if [ ! -f "$rstamp" ]; then
+            python_ok
+            # psutil 5.9.3 is a source distribution: it compiles with gcc and the Python headers
+            if ! have gcc; then apt_install gcc; fi
+            if ! "$PY" -c 'import sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)'; then
+                apt_install python3-dev
+            fi
+            make_venv "$venv"
+            say "installing renode-test's Python packages into .tools/renode/venv"
+            (cd "$RENODE_DIR/tests" && "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt)
+            rm -f "$venv"/.requirements-*
+            touch "$rstamp"
+        fi
+    fi
+    say "Renode: $("$RENODE_DIR/renode" --version 2>/dev/null | head -n 1 || echo 'installed, but --version failed')"
+}
+
+main() {
+    local want_test=0 renode_tarball="${TINYODL_RENODE_TARBALL:-}"
+    while [ "$#" -gt 0 ]; do
+        case "$1" in
+            --test) want_test=1 ;;
+            --renode)
+                [ "$#" -ge 2 ] || { say "--renode needs the path of a Renode tarball"; exit 2; }
+                renode_tarball="$2"; shift ;;
+            --renode=*) renode_tarball="${1#--renode=}" ;;
+            -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+            *) say "unknown option $1"; exit 2 ;;
+        esac
+        shift
+    done
+    setup_toolchain
+    setup_qemu
+    [ "$want_test" = 1 ] && setup_test_tools
+    setup_venv "$want_test"
+    [ -n "$renode_tarball" ] && setup_renode "$(realpath -m "$renode_tarball")"
+    say "ready: $ROOT/.venv/bin/tinyodl"
+}
+
+if [ -z "${TINYODL_SETUP_SOURCED:-}" ]; then
+    main "$@"
 fi
-extras=""
-[ "$WANT_TEST" = 1 ] && extras="[test,tf]"
-stamp="$VENV/.tinyodl-setup-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)${extras:+-test}"
-if [ ! -f "$stamp" ]; then
-    say "installing tinyodl${extras} and its pinned dependencies into .venv"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT$extras"
-    rm -f "$VENV"/.tinyodl-setup-*
-    touch "$stamp"
-fi
-say "ready: $VENV/bin/tinyodl"

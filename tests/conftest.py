@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tinyodl.sim import renode
+
 ROOT = Path(__file__).resolve().parents[1]
 
 needs_arm_gcc = pytest.mark.skipif(
@@ -15,6 +17,14 @@ needs_arm_gcc = pytest.mark.skipif(
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed (scripts/setup.sh)"
 )
+
+# Renode: $TINYODL_RENODE, `renode` on PATH, or the checkout's .tools/renode (scripts/setup.sh --renode)
+needs_renode = pytest.mark.skipif(
+    shutil.which(renode.renode_binary()) is None,
+    reason="no Renode: not on PATH, no TINYODL_RENODE, no scripts/setup.sh --renode TARBALL (see docs/renode.md)",
+)
+_ROBOT = renode.renode_test()
+needs_renode_test = pytest.mark.skipif(not _ROBOT.ready, reason=_ROBOT.reason)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -121,12 +121,15 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
     try:
         rinfo = renode_sim.renode_info()
-        add("renode", True, rinfo.text or f"Renode {rinfo.version_text} ({rinfo.binary})", required=False)
+        add("renode", True, f"{rinfo.text or 'Renode ' + rinfo.version_text} ({rinfo.binary})", required=False)
+        robot = renode_sim.renode_test()
+        add("renode-test", robot.ready, robot.reason, "optional, for the Robot suites: see docs/renode.md",
+            required=False)  # fmt: skip
     except ToolMissingError:
         add(
             "renode",
             False,
-            "not on PATH (optional: --sim renode, Renode tests are skipped)",
+            "not found (optional: --sim renode, Renode tests are skipped)",
             renode_sim.INSTALL_HINT,
             required=False,
         )

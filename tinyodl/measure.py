@@ -1,8 +1,8 @@
 """From counter ticks to instructions, estimated cycles and latency (docs/measurement.md).
 
 On QEMU with `-icount shift=0`, one instruction is one nanosecond of virtual time, so a SysTick tick at
-`systick_hz` is exactly 1e9 / systick_hz instructions. Renode's DWT counts instructions when its
-frequency equals the clock and PerformanceInMips equals the clock in MHz. On silicon the DWT counts cycles.
+`systick_hz` is exactly 1e9 / systick_hz instructions. On Renode, at PerformanceInMips 1000 with the
+platforms' DWT at 1 GHz, CYCCNT counts executed instructions exactly. On silicon the DWT counts cycles.
 
 Cycles on a simulator are an ESTIMATE: instructions x CPI. The model is deliberately simple and labelled:
 CPI 1.0 on both cores. For the Cortex-M4 this is optimistic (loads take 2 cycles unless pipelined, taken

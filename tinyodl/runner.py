@@ -120,7 +120,7 @@ def execute(
     step_dicts = [s.as_dict(per_tick) for s in steps]
     instructions = sum(round(s.ticks * per_tick) for s in steps if not s.name.startswith("spin"))
     cycles = estimate_cycles(board.cpu, instructions)
-    check = selftest.counter_check(steps, per_tick)
+    check = selftest.counter_check(steps, per_tick, place.counter.check_tolerance_ticks)
     outputs_match = all(s.match for s in steps) and bool(check["ok"])
     result: dict[str, Any] = {
         "tinyodl_version": __version__,

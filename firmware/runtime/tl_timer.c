@@ -5,8 +5,8 @@
  * the wake-up for WFI while waiting for input).
  *
  * Measurement (tl_measure_begin/end):
- * - DWT->CYCCNT where it counts: core cycles on a real board; instructions on Renode, whose DWT frequency
- *   is the clock while PerformanceInMips equals the clock in MHz.
+ * - DWT->CYCCNT where it counts: core cycles on a real board; executed instructions on Renode, whose
+ *   platforms run the DWT at 1 GHz and the core at 1000 MIPS (one instruction per virtual nanosecond).
  * - SysTick elsewhere (QEMU does not implement the DWT: CYCCNT reads 0). The measured window restarts
  *   SysTick with its full 24-bit reload, so tick edges fall at the same instruction in every run: under
  *   QEMU -icount shift=0 one instruction is one nanosecond of virtual time, so a tick is exactly
@@ -36,6 +36,22 @@ void SysTick_Handler(void)
     } else {
         g_ms++;
     }
+}
+
+/* CYCCNT, read by a load that begins a translation block in simulators that translate code in blocks
+ * (Renode's tlib brings its executed-instruction count up to date only at block boundaries, so a load in
+ * the middle of a block would miss the instructions before it in that block). The branch ends the
+ * previous block; on silicon it costs one branch. */
+static inline uint32_t dwt_read(void)
+{
+    uint32_t value;
+    __asm volatile("b 1f\n"
+                   "1:\n\t"
+                   "ldr %0, [%1]"
+                   : "=r"(value)
+                   : "r"(&TL_DWT_CYCCNT)
+                   : "memory");
+    return value;
 }
 
 static void systick_start(uint32_t reload)
@@ -91,7 +107,7 @@ uint32_t tl_measure_begin(void)
     g_measuring = 1u;
     systick_start(TL_SYST_RELOAD_MAX);
     if (g_source == TL_TIMER_DWT) {
-        return TL_DWT_CYCCNT;
+        return dwt_read();
     }
     return 0u;
 }
@@ -100,7 +116,7 @@ uint64_t tl_measure_end(uint32_t start)
 {
     const int dwt = g_source == TL_TIMER_DWT;
     /* one 32-bit wrap at most: 53 s at 80 MHz */
-    const uint32_t cycles = dwt ? (uint32_t)(TL_DWT_CYCCNT - start) : 0u;
+    const uint32_t cycles = dwt ? (uint32_t)(dwt_read() - start) : 0u;
     uint32_t wraps;
     uint32_t value;
     do {

@@ -24,7 +24,8 @@ ${BOARD}            nucleo-l476rg
 ${ELF}              ${EMPTY}
 &{PLATFORM}         nucleo-l476rg=stm32l476.repl    nucleo-h743zi=nucleo-h743zi.repl
 &{CONSOLE}          nucleo-l476rg=usart2    nucleo-h743zi=usart3
-&{MIPS}             nucleo-l476rg=80    nucleo-h743zi=480
+# one instruction per virtual nanosecond: the platforms' DWT at 1 GHz counts every instruction
+${MIPS}             1000
 &{HELLO}            nucleo-l476rg=02 10 02 01 01 01 01 03 09 3d 01 02 20 01 09 73 65 6c 66 74 65 73 74 0e 6e 75 63 6c 65 6f 2d 6c 34 37 36 72 67 05 eb a5 ab bb 00
 ...                 nucleo-h743zi=02 10 02 01 01 01 01 04 90 d0 03 02 20 01 09 73 65 6c 66 74 65 73 74 0e 6e 75 63 6c 65 6f 2d 68 37 34 33 7a 69 05 59 0e bf b9 00
 # ACK of sequence number 0: the host's for HELLO and the firmware's for RUN are the same bytes
@@ -40,7 +41,7 @@ Boot Board
     Execute Command    mach create "${BOARD}"
     Execute Command    machine LoadPlatformDescription @${CURDIR}/../${PLATFORM}[${BOARD}]
     Execute Command    sysbus LoadELF @${ELF}
-    Execute Command    sysbus.cpu PerformanceInMips ${MIPS}[${BOARD}]
+    Execute Command    sysbus.cpu PerformanceInMips ${MIPS}
     Create Terminal Tester    sysbus.${CONSOLE}[${BOARD}]    timeout=30    binaryMode=True
     Start Emulation
 

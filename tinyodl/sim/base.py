@@ -28,6 +28,9 @@ class CounterModel:
     source: str  # the counter the firmware must report: "systick" or "dwt"
     instructions_per_tick: float  # exact conversion
     description: str
+    # How far a difference of two measured windows may be off, in ticks: 2 where each end of a window is
+    # quantised to a tick (SysTick), 0 where the counter reads the exact instruction (Renode's DWT).
+    check_tolerance_ticks: int = 2
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 Each run writes a Renode script (.resc, from templates/renode/run.resc.j2) into a private temporary
 directory: create the machine, load the board's platform description (renode/*.repl) and the ELF, set
-`PerformanceInMips` to the clock in MHz (the platform's DWT runs at the clock, so CYCCNT counts executed
-instructions), put the console UART on a raw TCP socket, halt the core when the firmware reaches `tl_halt`,
-and start. The script is generated text because a monitor variable cannot stand for a peripheral name.
+`PerformanceInMips` to 1000 (the platforms' DWT runs at 1 GHz, so CYCCNT counts executed instructions),
+put the console UART on a raw TCP socket, halt the core when the firmware reaches `tl_halt`, and start.
+The script is generated text because a monitor variable cannot stand for a peripheral name.
 
 `renode --disable-xwt --console --plain SCRIPT` runs with pipes on stdin, stdout and stderr and its own
 TMPDIR (Renode deletes every `$TMPDIR/renode-*` directory when it starts). The host connects the framed
@@ -47,10 +47,12 @@ from .base import CounterModel, LinkedSession, Placement, Wrap
 
 RENODE_BINARY = "renode"
 BINARY_ENV = "TINYODL_RENODE"  # another launcher than `renode` on PATH
+LOCAL_INSTALL = Path(".tools") / "renode"  # in a checkout: where `scripts/setup.sh --renode TARBALL` puts it
 INSTALL_HINT = (
     "install Renode 1.16 or newer from its release packages and put `renode` on PATH "
-    f"(or point {BINARY_ENV} at it); see docs/renode.md"
+    f"(or point {BINARY_ENV} at it, or unpack a Renode tarball with scripts/setup.sh --renode); see docs/renode.md"
 )
+ROBOT_MODULES = ("robot", "psutil", "yaml")  # what renode-test imports from its tests/requirements.txt
 PYRENODE3_HINT = (
     "pyrenode3 is not importable: it is not on PyPI; install it from its git repository together with a "
     "Renode package (PYRENODE_PKG), see docs/renode.md, or use --sim renode"
@@ -66,8 +68,76 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 NUMBER = re.compile(r"^(?:0x(?P<hex>[0-9A-Fa-f]+)|(?P<dec>\d+))(?:\s*\((?P<paren>\d+)\))?$")
 
 
+def local_install() -> Path | None:
+    """The checkout's own Renode (`scripts/setup.sh --renode TARBALL`), when there is one."""
+    directory = Path(__file__).resolve().parents[2] / LOCAL_INSTALL
+    return directory if (directory / RENODE_BINARY).is_file() else None
+
+
 def renode_binary() -> str:
-    return os.environ.get(BINARY_ENV) or RENODE_BINARY
+    """The Renode launcher to run: $TINYODL_RENODE, else `renode` on PATH, else the checkout's own."""
+    chosen = os.environ.get(BINARY_ENV)
+    if chosen:
+        return chosen
+    if shutil.which(RENODE_BINARY) is None:
+        local = local_install()
+        if local is not None:
+            return str(local / RENODE_BINARY)
+    return RENODE_BINARY
+
+
+@dataclass(frozen=True)
+class RenodeTest:
+    """How to run `renode-test` (Renode's Robot Framework runner) beside the Renode that runs the board."""
+
+    argv: list[str]
+    env: dict[str, str]
+    ready: bool
+    reason: str  # why not ready, or what it is
+
+    def command(self, suite: Path, results: Path, variables: dict[str, str]) -> list[str]:
+        args = [f"--variable={name}:{value}" for name, value in variables.items()]
+        return [*self.argv, "-r", str(results), *args, str(suite)]
+
+
+def renode_test() -> RenodeTest:
+    """Find renode-test (beside the Renode launcher, else on PATH) and check the Python packages it needs.
+
+    renode-test runs `python3` from PATH: a `venv/` beside the launcher (what setup.sh --renode makes) goes
+    first on PATH. Missing packages make it not ready, with the reason and the pip command.
+    """
+    env = dict(os.environ)
+    found = shutil.which(renode_binary())
+    candidates = []
+    if found is not None:
+        candidates.append(Path(os.path.realpath(found)).parent / "renode-test")
+    on_path = shutil.which("renode-test")
+    if on_path is not None:
+        candidates.append(Path(on_path))
+    launcher = next((c for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
+    if launcher is None:
+        return RenodeTest([], env, False, "renode-test not found beside renode or on PATH (see docs/renode.md)")
+    home = Path(os.path.realpath(launcher)).parent
+    venv = home / "venv" / "bin"
+    if (venv / "python3").exists():
+        env["PATH"] = f"{venv}{os.pathsep}{env.get('PATH', '')}"
+    check = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)"
+    try:
+        proc = subprocess.run(
+            ["python3", "-c", check, *ROBOT_MODULES], capture_output=True, text=True, timeout=60, env=env
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return RenodeTest([str(launcher)], env, False, f"cannot run python3 for renode-test ({exc})")
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        missing = lines[-1] if lines else "an import failed"
+        requirements = home / "tests" / "requirements.txt"
+        return RenodeTest(
+            [str(launcher)], env, False,
+            f"renode-test's Python packages are missing ({missing}): pip install -r {requirements}, "
+            "or scripts/setup.sh --renode TARBALL",
+        )  # fmt: skip
+    return RenodeTest([str(launcher)], env, True, f"{launcher} with its Python packages")
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -123,13 +193,13 @@ def _private_env(tmpdir: Path) -> dict[str, str]:
     return env
 
 
-def clock_mhz(board: Board) -> int:
-    if board.clock_hz % 1_000_000:
-        raise TinyodlError(
-            f"board {board.name}: clock_hz {board.clock_hz} is not a whole number of MHz, which Renode's "
-            "PerformanceInMips needs for its DWT to count instructions"
-        )
-    return board.clock_hz // 1_000_000
+# Renode turns executed instructions into virtual time in whole nanoseconds: it converts only multiples
+# of MIPS / gcd(MIPS, 1000) instructions and carries the rest, so at the boards' own clocks (80 and 480
+# MIPS) time, and a DWT that follows it, moves in steps of 2 and 12 instructions. At 1000 MIPS one
+# instruction is one nanosecond (as under QEMU's -icount shift=0) and the platforms' DWT at 1 GHz counts
+# every instruction. docs/measurement.md has the measurements.
+MIPS = 1000
+DWT_HZ = MIPS * 1_000_000
 
 
 def platform_path(board: Board) -> Path:
@@ -142,14 +212,15 @@ def platform_path(board: Board) -> Path:
 
 
 def counter_model(board: Board) -> CounterModel:
-    mhz = clock_mhz(board)
+    del board  # the same on every Renode platform of tinyodl's
     return CounterModel(
         source="dwt",
         instructions_per_tick=1.0,
         description=(
-            f"DWT->CYCCNT at {mhz} MHz with PerformanceInMips {mhz}: one tick per executed instruction, "
-            "exact and repeatable"
+            f"DWT->CYCCNT at {DWT_HZ // 1_000_000} MHz with PerformanceInMips {MIPS}: one tick per executed "
+            "instruction, exact and repeatable"
         ),
+        check_tolerance_ticks=0,
     )
 
 
@@ -186,7 +257,7 @@ def render_script(board: Board, elf: Path, port: int) -> str:
         "platform_path": platform,
         "elf": Path(elf).resolve(),
         "console": board.renode.console,
-        "mips": clock_mhz(board),
+        "mips": MIPS,
         "vector_table": board.target.memory.flash.origin,
         "port": port,
         "terminal": TERMINAL,
