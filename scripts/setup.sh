@@ -19,7 +19,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RENODE_DIR="$ROOT/.tools/renode"
+RENODE_DIR="${TINYODL_RENODE_DIR:-$ROOT/.tools/renode}"  # tinyodl looks in .tools/renode
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -153,8 +153,8 @@ setup_renode() {  # setup_renode TARBALL
     [ -f "$tarball" ] || { say "--renode: no such file: $tarball"; exit 2; }
     sum="$(sha256sum "$tarball" | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
-        say "unpacking Renode from $(basename "$tarball") (sha256 ${sum:0:16}...) into .tools/renode"
-        tmp="$ROOT/.tools/.unpack.$$"
+        say "unpacking Renode from $(basename "$tarball") (sha256 ${sum:0:16}...) into $RENODE_DIR"
+        tmp="$(dirname "$RENODE_DIR")/.unpack.$$"
         rm -rf "$tmp" && mkdir -p "$tmp"
         tar -xf "$tarball" -C "$tmp"
         top="$(dirname "$(find "$tmp" -maxdepth 3 -type f -name renode -perm -u+x | sort | head -n 1)")"
@@ -189,7 +189,7 @@ setup_renode() {  # setup_renode TARBALL
                 apt_install python3-dev
             fi
             make_venv "$venv"
-            say "installing renode-test's Python packages into .tools/renode/venv"
+            say "installing renode-test's Python packages into $venv"
             (cd "$RENODE_DIR/tests" && "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt)
             rm -f "$venv"/.requirements-*
             touch "$rstamp"
@@ -212,6 +212,10 @@ main() {
         esac
         shift
     done
+    if [ -n "$renode_tarball" ] && [ ! -f "$renode_tarball" ]; then
+        say "--renode: no such file: $renode_tarball"
+        exit 2
+    fi
     setup_toolchain
     setup_qemu
     [ "$want_test" = 1 ] && setup_test_tools

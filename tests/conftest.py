@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,13 @@ needs_renode = pytest.mark.skipif(
 )
 _ROBOT = renode.renode_test()
 needs_renode_test = pytest.mark.skipif(not _ROBOT.ready, reason=_ROBOT.reason)
+
+
+def run_robot(suite: str, tmp_path: Path, variables: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`renode-test renode/tests/SUITE` with --variable NAME:VALUE for each variable, results in tmp_path."""
+    argv = _ROBOT.command(ROOT / "renode" / "tests" / suite, tmp_path / "results", variables)
+    env = {**_ROBOT.env, "TMPDIR": str(tmp_path)}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import renode_fake
-from conftest import needs_arm_gcc, needs_qemu, needs_renode, needs_renode_test
+from conftest import needs_arm_gcc, needs_qemu, needs_renode, needs_renode_test, run_robot
 
 from tinyodl.apps.protocol import MSG_HELLO, close_session, open_session
 from tinyodl.apps.selftest import KERNEL_SPIN, MSG_RESULT, MSG_RUN
@@ -673,15 +673,6 @@ def test_h743_inherited_facts() -> None:
     assert "Miscellaneous.DWT" not in text  # why tinyodl's file adds one
 
 
-def _robot(suite: str, board: str, tmp_path: Path, variables: dict[str, str]) -> None:
-    robot = renode.renode_test()
-    argv = robot.command(ROOT / "renode" / "tests" / suite, tmp_path / "results", {"BOARD": board, **variables})
-    env = {**robot.env, "TMPDIR": str(tmp_path)}
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert "Tests finished successfully" in proc.stdout or " 0 failed" in proc.stdout, proc.stdout[-2000:]
-
-
 @needs_arm_gcc
 @needs_renode_test
 @pytest.mark.sim
@@ -689,4 +680,5 @@ def _robot(suite: str, board: str, tmp_path: Path, variables: dict[str, str]) ->
 @pytest.mark.parametrize("board", BOARDS)
 def test_robot_selftest_suite(board: str, tmp_path: Path) -> None:
     elf = renode.build_board_image(load_board(board), "selftest")
-    _robot("selftest.robot", board, tmp_path, {"ELF": str(elf)})
+    proc = run_robot("selftest.robot", tmp_path, {"BOARD": board, "ELF": str(elf)})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

@@ -260,9 +260,21 @@ def _cmd_renode_script(args: argparse.Namespace) -> int:
 
     board = load_board(args.board)
     renode_sim.platform_path(board)  # a clear error for a board without a Renode platform
-    elf = renode_sim.build_board_image(board, args.app)
-    script = renode_sim.write_script(board, elf, args.port, Path(args.out) if args.out else elf.parent)
-    suite = data_dir("renode") / "tests" / "selftest.robot"
+    out = Path(args.out) if args.out else None
+    suites = data_dir("renode") / "tests"
+    if args.model is not None or args.elm is not None:
+        from .modelrun import ModelOptions, robot_files
+
+        model, calibration, whole = _model_source(args)
+        mopts = ModelOptions(features_at=args.features_at, whole=whole, calibration=calibration,
+                             optimise=args.kernels == "optimised")  # fmt: skip
+        files = robot_files(model, board.name, Path(args.inputs) if args.inputs else None, mopts, out)
+        elf = files["elf"]
+        robot = f"renode-test {suites / 'model.robot'} --variable VARIABLES:{files['variables']}"
+    else:
+        elf = renode_sim.build_board_image(board, args.app)
+        robot = f"renode-test {suites / 'selftest.robot'} --variable BOARD:{board.name} --variable ELF:{elf}"
+    script = renode_sim.write_script(board, elf, args.port, out or elf.parent)
     info = {
         "board": board.name,
         "elf": str(elf),
@@ -270,7 +282,7 @@ def _cmd_renode_script(args: argparse.Namespace) -> int:
         "platform": str(renode_sim.platform_path(board)),
         "port": args.port,
         "run": f"renode --disable-xwt --console {script}",
-        "robot": f"renode-test {suite} --variable BOARD:{board.name} --variable ELF:{elf}",
+        "robot": robot,
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -419,7 +431,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         load_board(name)
     models = {d: Path(p) for d, p in (("int8", args.int8), ("f32", args.f32)) if p}
     opts = BenchOptions(boards=tuple(boards), dtypes=tuple(d.strip() for d in args.dtype.split(",") if d.strip()),
-                        models=models, seed=args.seed, limit=args.limit)  # fmt: skip
+                        models=models, seed=args.seed, limit=args.limit, sim=args.sim)  # fmt: skip
     if args.json:
         result = run_bench(opts)
         print(json.dumps(result, indent=2))
@@ -490,14 +502,26 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--f32", help="a float32 .tflite of the HAR architecture; default: built with random weights")
     k.add_argument("--seed", type=int, default=0, help="weight seed of the built model (default 0)")
     k.add_argument("--limit", type=int, default=1, help="inputs per run (default 1)")
+    k.add_argument("--sim", default="qemu", choices=("qemu", "renode"), help="simulator: qemu (default) or renode")
     k.add_argument("--json", action="store_true", help="print every figure as JSON")
     k.set_defaults(func=_cmd_bench)
 
     rs = sub.add_parser(
-        "renode-script", help="build a board image and write the Renode script that runs it (no Renode needed)"
+        "renode-script",
+        help="build a board image (an application or a model) and write the Renode script and Robot variables "
+        "that run it (no Renode needed)",
     )
+    rs.add_argument("model", nargs="?", help="a model (.tflite, Keras): its image and the variable file of "
+                    "renode/tests/model.robot, which sends one input and checks the output")  # fmt: skip
     rs.add_argument("--board", required=True, help="board name")
-    rs.add_argument("--app", default="selftest", help="firmware application (default: selftest)")
+    rs.add_argument("--app", default="selftest", help="firmware application without MODEL (default: selftest)")
+    rs.add_argument("--inputs", help="MODEL: .npz of input windows; the first is sent (default: seeded random)")
+    rs.add_argument("--calibration", help="Keras models: .npz of calibration inputs for an int8 conversion")
+    rs.add_argument("--features-at", help="MODEL: tensor or op name to cut at (default: the classifier head's input)")
+    rs.add_argument("--whole", action="store_true", help="MODEL: the whole network, head included")
+    rs.add_argument("--kernels", choices=("optimised", "reference"), default="optimised",
+                    help="optimised variants where they apply (default), or the reference kernels only")  # fmt: skip
+    _add_elm_options(rs)
     rs.add_argument("--port", type=int, default=4321, help="TCP port of the console UART (default: 4321)")
     rs.add_argument("--out", help="directory for the .resc (default: beside the ELF)")
     rs.add_argument("--json", action="store_true")

@@ -31,6 +31,7 @@ from .passes import cut_at_features, strip_edge_quantization
 from .reference.compare import max_ulp
 from .reference.graph import run_graph
 from .runner import Prepared, Progress, RunOptions, prepare, quiet
+from .toolchain.project import AppSpec
 
 FP32_RTOL = 1e-5  # float32: device and numpy may sum in a different order
 FP32_ATOL = 1e-6
@@ -89,30 +90,59 @@ def _matches(device: np.ndarray, ref: np.ndarray) -> bool:
     return bool(np.array_equal(device, ref))
 
 
+def model_inputs(graph: Graph, inputs_path: Path | None, limit: int, seed: int) -> np.ndarray:
+    """The input windows of a run: from the .npz, or seeded random ones (at most 4)."""
+    if inputs_path is not None:
+        return load_inputs(Path(inputs_path), graph, limit)
+    rng = np.random.default_rng(seed)
+    t = graph.tensors[graph.inputs[0]]
+    shape = (min(limit, 4), t.size)
+    return (rng.integers(-128, 128, shape) if t.dtype is DType.INT8 else rng.standard_normal(shape)).astype(
+        t.dtype.numpy
+    )
+
+
+def model_app(graph: Graph, board_name: str, opts: ModelOptions, stem: str) -> tuple[LoweredModel, str, AppSpec]:
+    """Lower and emit the model; the firmware application's name carries the generated files' hash, so a
+    changed model gets its own build directory."""
+    lowered, files = generate_files(graph, board_name, opts.prefix or stem, opts.optimise)
+    key = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:8]
+    return lowered, f"model-{lowered.prefix}-{key}", app_spec(files)
+
+
+def robot_files(
+    model_path: Path, board_name: str, inputs_path: Path | None, opts: ModelOptions, out: Path | None = None
+) -> dict[str, Path]:
+    """For renode/tests/model.robot: the model's board image and a variable file with the link exchange that
+    sends the first input window and expects the numpy reference's output back. Needs no Renode."""
+    from .sim import renode
+    from .sim.robot import model_exchange, write_variables
+
+    board = load_board(board_name)
+    platform = renode.platform_path(board)
+    model_path = Path(model_path)
+    _, graph, _ = import_model(model_path, opts)
+    lowered, app, spec = model_app(graph, board.name, opts, model_path.stem)
+    elf = renode.build_board_image(board, app, spec)
+    x = model_inputs(graph, inputs_path, 1, opts.run.seed)[0]
+    expected = run_graph(graph, x)[lowered.output]
+    exchange = model_exchange(board, lowered, "model", x, expected)
+    variables = write_variables((out or elf.parent) / f"{board.name}.model.yaml", board, platform, elf, exchange)
+    return {"elf": elf, "variables": variables}
+
+
 def run_model(
     model_path: Path, board_name: str, inputs_path: Path | None, opts: ModelOptions, progress: Progress = quiet
 ) -> dict[str, Any]:
     model_path = Path(model_path)
     full, graph, tflite_path = import_model(model_path, opts)
     t_gen = time.monotonic()
-    lowered, files = generate_files(graph, board_name, opts.prefix or model_path.stem, opts.optimise)
+    lowered, app, spec = model_app(graph, board_name, opts, model_path.stem)
     generate_s = time.monotonic() - t_gen
-    key = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:8]
-    app = f"model-{lowered.prefix}-{key}"
-    spec = app_spec(files)
     run_opts = opts.run
-    # the app name carries the generated files' hash, so a changed model gets its own build directory
     prep = prepare(board_name, app, run_opts, progress, spec=spec)
 
-    if inputs_path is not None:
-        xs = load_inputs(Path(inputs_path), graph, opts.limit)
-    else:
-        rng = np.random.default_rng(run_opts.seed)
-        t = graph.tensors[graph.inputs[0]]
-        shape = (min(opts.limit, 4), t.size)
-        xs = (rng.integers(-128, 128, shape) if t.dtype is DType.INT8 else rng.standard_normal(shape)).astype(
-            t.dtype.numpy
-        )
+    xs = model_inputs(graph, inputs_path, opts.limit, run_opts.seed)
     refs = [run_graph(graph, x) for x in xs]
     oracle = _oracle(tflite_path)
     result = _execute(prep, lowered, full, graph, xs, refs, oracle, model_path, run_opts, progress)
@@ -231,6 +261,7 @@ def _execute(
         "activation_bytes": m.activation_bytes,
         "stack_peak_bytes": stats.stack_peak_bytes,
         "outputs_match": outputs_match,
+        "outputs_sha256": hashlib.sha256(b"".join(d.tobytes() for d in device_out)).hexdigest(),
         "matches_tflite": tflite_match,
         "fp32_tolerance": {"rtol": FP32_RTOL, "atol": FP32_ATOL} if out_t.dtype is DType.FLOAT32 else None,
         "fp32_difference": fp32_difference,  # from the numpy reference, over all inputs

@@ -57,6 +57,12 @@ class Hello:
         board = names[1].decode(errors="replace") if len(names) > 1 else ""
         return cls(proto, TIMER_SOURCES.get(timer, f"unknown({timer})"), bool(twin), hz, stack, app, board)
 
+    def encode(self) -> bytes:
+        """The payload as the firmware sends it (tl_session.c): what a scripted peer expects to see."""
+        source = {name: code for code, name in TIMER_SOURCES.items()}[self.timer_source]
+        head = struct.pack("<BBBBII", self.protocol, source, int(self.twin), 0, self.timer_hz, self.stack_size)
+        return head + self.app.encode() + b"\0" + self.board.encode() + b"\0"
+
 
 @dataclass(frozen=True)
 class Stats:

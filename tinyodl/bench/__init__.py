@@ -1,10 +1,10 @@
 """The benchmark (SPEC section 11): the reference HAR extractor, int8 and float32, on the simulated boards,
 with the plain reference kernels and with the chosen optimised variants side by side in one run.
 
-Per layer and in total: MACC, exact instructions (QEMU), instructions per MAC; the estimated latency at the
-board's clock; flash, static RAM, the arena (activations and kernel scratch) beside the arena tflite-micro
-reports for the same int8 model; generate and build time of a fresh build. Every figure is measured in this
-run; the targets are the SPEC's, each marked met or not.
+Per layer and in total: MACC, exact instructions (QEMU by default, or Renode), instructions per MAC; the
+estimated latency at the board's clock; flash, static RAM, the arena (activations and kernel scratch)
+beside the arena tflite-micro reports for the same int8 model; generate and build time of a fresh build.
+Every figure is measured in this run; the targets are the SPEC's, each marked met or not.
 
 The model is the HAR architecture (conv1d:32:5, conv1d:32:5, maxpool:2, conv1d:64:5, gap on 100 x 6
 windows), by default built here with seeded random weights (instruction counts do not depend on the
@@ -25,6 +25,7 @@ from ..runner import Progress, quiet
 HAR_ARCH = "conv1d:32:5,conv1d:32:5,maxpool:2,conv1d:64:5,gap"
 HAR_INPUT = (100, 6)
 BOARDS = ("nucleo-l476rg", "nucleo-h743zi")
+SIM_COUNTERS = {"qemu": "QEMU, -icount", "renode": "Renode, DWT at 1 instruction per tick"}
 DTYPES = ("int8", "f32")
 
 # Figures the SPEC quotes for peers measured the same way (QEMU, exact instructions, -O2); not measured here.
@@ -44,6 +45,7 @@ class BenchOptions:
     models: dict[str, Path] = field(default_factory=dict)  # dtype -> a .tflite / Keras file; default: built here
     seed: int = 0
     limit: int = 1  # inputs per run (the counts are those of the first input)
+    sim: str = "qemu"  # the simulator every run uses: qemu or renode
 
 
 def har_models(seed: int, dtypes: tuple[str, ...], directory: Path) -> dict[str, Path]:
@@ -68,15 +70,15 @@ def har_models(seed: int, dtypes: tuple[str, ...], directory: Path) -> dict[str,
     return models
 
 
-def _run(model: Path, board: str, dtype: str, optimise: bool, whole: bool, limit: int, build: Path,
+def _run(model: Path, board: str, dtype: str, optimise: bool, whole: bool, bench: BenchOptions, build: Path,
          progress: Progress) -> dict[str, Any]:  # fmt: skip
     from ..modelrun import ModelOptions, run_model
     from ..runner import RunOptions
 
     kind = "optimised" if optimise else "reference"
     progress(f"{board}: {dtype}, {kind} kernels")
-    opts = ModelOptions(run=RunOptions(build_dir=build / f"{board}-{dtype}-{kind}"), whole=whole, limit=limit,
-                        optimise=optimise)  # fmt: skip
+    run = RunOptions(sim=bench.sim, build_dir=build / f"{board}-{dtype}-{kind}")
+    opts = ModelOptions(run=run, whole=whole, limit=bench.limit, optimise=optimise)
     return run_model(model, board, None, opts, lambda m: progress(f"{board}: {dtype}, {kind}: {m}"))
 
 
@@ -99,6 +101,8 @@ def _side_by_side(ref: dict[str, Any], opt: dict[str, Any]) -> dict[str, Any]:
         "board": opt["board"],
         "core": opt["core"],
         "clock_hz": opt["clock_hz"],
+        "simulator": opt["simulator"],
+        "simulator_version": opt["simulator_version"],
         "machine": opt["machine"],
         "image": opt["image"],
         "macc": opt["macc"],
@@ -167,7 +171,7 @@ def run_bench(opts: BenchOptions, progress: Progress = quiet) -> dict[str, Any]:
         for board in opts.boards:
             for dtype in opts.dtypes:
                 whole = dtype not in given  # the built extractor has no head; a trained model is cut at it
-                runs = [_run(models[dtype], board, dtype, optimise, whole, opts.limit, Path(tmp), progress)
+                runs = [_run(models[dtype], board, dtype, optimise, whole, opts, Path(tmp), progress)
                         for optimise in (False, True)]  # fmt: skip
                 entry = _side_by_side(*runs)
                 entry["dtype"] = dtype
@@ -181,7 +185,9 @@ def run_bench(opts: BenchOptions, progress: Progress = quiet) -> dict[str, Any]:
             "files": {d: str(p) for d, p in models.items()},
             "weights": {d: ("given" if d in given else f"random, seed {opts.seed}") for d in models},
         },
-        "instructions_scope": "exact executed instructions on QEMU (-icount), per inference, first input",
+        "simulator": opts.sim,
+        "instructions_scope": f"exact executed instructions ({SIM_COUNTERS.get(opts.sim, opts.sim)}), per inference, "
+        "first input",
         "estimate_model": "latency estimated as instructions x CPI 1.0 / clock (docs/measurement.md)",
         "tflite_micro": tflm,
         "peers": PEERS,

@@ -13,13 +13,17 @@ def _ipm(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+SIM_NAMES = {"qemu": "QEMU", "renode": "Renode"}
+
+
 def _short(kernel: str) -> str:
     return kernel.removeprefix("tl_")
 
 
 def _layers_table(r: dict[str, Any]) -> Table:
     mhz = r["clock_hz"] // 1_000_000
-    table = Table(title=f"{r['dtype']} on {r['board']} ({r['core']} @ {mhz} MHz, QEMU {r['machine']})")
+    sim = SIM_NAMES.get(r["simulator"], r["simulator"])
+    table = Table(title=f"{r['dtype']} on {r['board']} ({r['core']} @ {mhz} MHz, {sim} {r['machine']})")
     for col in ("layer", "MACC", "ref. instr", "i/MAC", "optimised kernel", "opt. instr", "i/MAC ",
                 "speed-up"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("layer", "optimised kernel") else "right")
@@ -84,5 +88,5 @@ def print_bench(result: dict[str, Any], console: Console) -> None:
     weights = ", ".join(f"{d}: {w}" for d, w in result["model"]["weights"].items())
     console.print(
         f"model {result['model']['architecture']} on {tuple(result['model']['input'])} windows (weights {weights}); "
-        f"instructions exact (QEMU); {result['estimate_model']}"
+        f"instructions exact ({SIM_NAMES.get(result['simulator'], result['simulator'])}); {result['estimate_model']}"
     )

@@ -43,6 +43,7 @@ from ..boards import Board
 from ..errors import RunError, TinyodlError, ToolMissingError
 from ..link import Link, SerialTransport, Transport
 from ..resources import data_dir, data_root
+from ..toolchain.project import AppSpec
 from .base import CounterModel, LinkedSession, Placement, Wrap
 
 RENODE_BINARY = "renode"
@@ -273,18 +274,19 @@ def write_script(board: Board, elf: Path, port: int, directory: Path) -> Path:
     return path
 
 
-def build_board_image(board: Board, app: str) -> Path:
-    """Build the board image of `app` where `tinyodl run --sim renode` builds it; return the ELF."""
+def build_board_image(board: Board, app: str, spec: AppSpec | None = None) -> Path:
+    """Build the board image of `app` (a registered application, or `spec` for a generated one) where
+    `tinyodl run --sim renode` builds it; return the ELF."""
     from ..apps import APPS
     from ..toolchain.project import build_project, project_dir, write_project
 
-    if app not in APPS:
+    if spec is None and app not in APPS:
         raise TinyodlError(f"unknown application {app!r}; known: {', '.join(sorted(APPS))}")
     platform_path(board)
     assert board.renode is not None
     machine = board.renode.platform  # as in the placement: the same project directory, the same ELF
     directory = project_dir(board, board.target, app, machine)
-    project = write_project(board, board.target, APPS[app], directory, machine=machine)
+    project = write_project(board, board.target, spec or APPS[app], directory, machine=machine)
     return build_project(project)
 
 
