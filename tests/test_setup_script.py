@@ -16,8 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUP = ROOT / "scripts" / "setup.sh"
-TOOLS = ("awk", "grep", "cat", "dirname", "basename", "sha256sum", "cut", "rm", "mkdir", "mv", "tar", "xz",
-         "find", "sort", "head", "tr", "realpath", "sed", "ls", "touch", "env", "readlink", "chmod", "bash")  # fmt: skip
+TOOLS = ("awk", "grep", "cat", "dirname", "basename", "sha256sum", "cut", "rm", "mkdir", "mv", "tar", "xz", "find",
+         "sort", "head", "tr", "realpath", "sed", "ls", "touch", "env", "readlink", "chmod", "bash")  # fmt: skip
 
 # apt-get: logs each call with the backports sources present at that moment; `install` of qemu-system-arm
 # puts a QEMU on PATH whose machine list depends on the suite it came from.

@@ -19,9 +19,11 @@ static volatile uint8_t g_ring[TL_CONSOLE_RX_BYTES];
 static volatile uint32_t g_head;
 static volatile uint32_t g_tail;
 static volatile uint32_t g_overflows;
+static volatile uint32_t g_received;
 
 void tl_console_rx_push(uint8_t byte)
 {
+    g_received++;
     uint32_t head = g_head;
     if (head - g_tail >= TL_CONSOLE_RX_BYTES) {
         g_overflows++;
@@ -45,4 +47,9 @@ int tl_console_read_byte(void)
 uint32_t tl_console_rx_overflows(void)
 {
     return g_overflows;
+}
+
+uint32_t tl_console_rx_count(void)
+{
+    return g_received;
 }

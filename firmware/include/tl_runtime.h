@@ -22,12 +22,17 @@ uint32_t tl_timer_ms(void); /* milliseconds since start (wraps) */
  * in every run. */
 uint32_t tl_measure_begin(void);
 uint64_t tl_measure_end(uint32_t start);
+/* Console bytes received inside the last measured window. Each came with an interrupt whose handler the
+ * count includes, so a window with any is disturbed: the host's retransmission arrived while the firmware
+ * computed. The applications report it and the host measures again. */
+uint32_t tl_measure_disturbances(void);
 
 /* ---- console UART (bsp/<driver>.c) ---- */
 void tl_console_init(void);
 void tl_console_write(const uint8_t *data, size_t len);
 int tl_console_read_byte(void); /* next received byte, or -1 if none */
 uint32_t tl_console_rx_overflows(void);
+uint32_t tl_console_rx_count(void); /* bytes the receive interrupt has taken since start */
 void tl_console_irq_handler(void);
 
 /* ---- stack (startup.c) ---- */

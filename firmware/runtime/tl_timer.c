@@ -27,6 +27,8 @@ static tl_timer_source_t g_source = TL_TIMER_SYSTICK;
 static volatile uint32_t g_ms;
 static volatile uint32_t g_measure_wraps;
 static volatile uint32_t g_measuring;
+static uint32_t g_rx_at_begin;
+static uint32_t g_disturbances;
 
 void SysTick_Handler(void);
 void SysTick_Handler(void)
@@ -105,6 +107,7 @@ uint32_t tl_measure_begin(void)
 {
     g_measure_wraps = 0u;
     g_measuring = 1u;
+    g_rx_at_begin = tl_console_rx_count();
     systick_start(TL_SYST_RELOAD_MAX);
     if (g_source == TL_TIMER_DWT) {
         return dwt_read();
@@ -129,7 +132,13 @@ uint64_t tl_measure_end(uint32_t start)
     uint64_t ticks = (uint64_t)wraps * (TL_SYST_RELOAD_MAX + 1u) +
                      ((TL_SYST_RELOAD_MAX + 1u - value) & TL_SYST_RELOAD_MAX);
     g_measuring = 0u;
+    g_disturbances = tl_console_rx_count() - g_rx_at_begin;
     g_ms += (uint32_t)(ticks / TL_TICKS_PER_MS);
     systick_start(TL_TICKS_PER_MS - 1u);
     return dwt ? cycles : ticks;
+}
+
+uint32_t tl_measure_disturbances(void)
+{
+    return g_disturbances;
 }

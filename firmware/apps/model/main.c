@@ -8,7 +8,8 @@
  *   INPUT  0x31 host->fw  u32 offset, bytes          reply INPUT: u8 status
  *   INVOKE 0x32 host->fw  u8 mode, u8 0, u16 last    mode 0: the whole model, each layer measured;
  *                                                    mode 1: layers 0..last one by one (traces)
- *                                                    reply DONE 0x33: i32 status, u16 layers run, u16 0,
+ *                                                    reply DONE 0x33: i32 status, u16 layers run,
+ *                                                    u16 disturbances (console bytes received meanwhile),
  *                                                    then u64 ticks per layer (mode 0)
  *   READ   0x34 host->fw  u8 what, u8 0, u16 layer,  what 0: the model output, 1: the output of `layer`
  *                         u32 offset, u16 length     reply DATA 0x35: the bytes
@@ -70,6 +71,7 @@ static uint8_t handle_invoke(tl_link_t *link, const tl_msg_t *msg)
     uint16_t last = tl_get_u16(msg->data + 2);
     int32_t status = 0;
     uint16_t layers = 0u;
+    const uint32_t rx_before = tl_console_rx_count();
     if (mode == 0u) {
         status = (int32_t)TL_MODEL(invoke)(g_ticks);
         layers = TL_MODEL_LAYERS;
@@ -83,7 +85,8 @@ static uint8_t handle_invoke(tl_link_t *link, const tl_msg_t *msg)
     }
     tl_put_u32(g_out, (uint32_t)status);
     tl_put_u16(g_out + 4, layers);
-    tl_put_u16(g_out + 6, 0u);
+    const uint32_t disturbances = tl_console_rx_count() - rx_before;
+    tl_put_u16(g_out + 6, (uint16_t)(disturbances > 0xFFFFu ? 0xFFFFu : disturbances));
     uint16_t len = 8u;
     if (mode == 0u) {
         for (uint32_t i = 0; i < TL_MODEL_LAYERS && i < MAX_TIMED_LAYERS; ++i) {

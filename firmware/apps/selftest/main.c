@@ -4,7 +4,8 @@
  * Messages (docs/apps.md):
  *   LOAD   0x20 host->fw  u8 buffer (0 = a, 1 = b), u8 0, u16 byte offset, bytes
  *   RUN    0x21 host->fw  u8 kernel, u8 0, u16 n, u32 repetitions
- *   RESULT 0x22 fw->host  u8 kernel, u8 0, u16 n, u32 repetitions, u32 value bits, u32 0, u64 ticks
+ *   RESULT 0x22 fw->host  u8 kernel, u8 0, u16 n, u32 repetitions, u32 value bits, u32 disturbances,
+ *                         u64 ticks (disturbances: console bytes received while measuring, see tl_runtime.h)
  * Kernels: 0 dot_f32, 1 dot_i8 reference, 2 dot_i8 SIMD, 3 spin (n iterations of a 2-instruction loop),
  * 4 CRC-32 of the first n bytes of buffer a (checks what LOAD delivered).
  * Test hooks for the runner's failure paths: 0xF0 executes an undefined instruction (UsageFault, reported
@@ -116,6 +117,7 @@ static uint8_t handle_run(tl_link_t *link, const tl_msg_t *msg)
     tl_put_u16(out + 2, n);
     tl_put_u32(out + 4, reps);
     tl_put_u32(out + 8, bits);
+    tl_put_u32(out + 12, tl_measure_disturbances());
     tl_put_u64(out + 16, ticks);
     (void)tl_link_send(link, ST_MSG_RESULT, out, sizeof out);
     return 0u;
