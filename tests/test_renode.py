@@ -183,7 +183,9 @@ def test_l476_platform_matches_the_board_file() -> None:
     assert usings == []
     assert e["cpu"]["type"] == "CPU.CortexM" and e["cpu"]["attrs"] == {"cpuType": "cortex-m4", "nvic": "nvic"}
     assert e["nvic"]["type"] == "IRQControllers.NVIC" and e["nvic"]["address"] == 0xE000E000
-    assert e["nvic"]["attrs"] == {"systickFrequency": board.clock_hz}
+    # SysTick counts the clock the firmware runs at (it never leaves the reset clock): its 1 ms tick, which
+    # paces link retransmissions, is then 1 ms of virtual time
+    assert e["nvic"]["attrs"] == {"systickFrequency": board.target.reset_clock_hz}
     assert e["nvic"]["irqs"] == {"default": "cpu@0"}
     assert e["dwt"]["type"] == "Miscellaneous.DWT" and e["dwt"]["address"] == 0xE0001000
     assert e["dwt"]["attrs"] == {"frequency": renode.DWT_HZ}  # one tick per instruction at renode.MIPS
@@ -230,7 +232,8 @@ def test_h743_platform_matches_the_board_file() -> None:
     assert e["dwt"]["attrs"] == {"frequency": renode.DWT_HZ}  # one tick per instruction at renode.MIPS
     assert board.renode is not None and board.renode.console == "usart3"
     assert e["usart3"] == {"attrs": {}, "irqs": {"IRQ": f"nvic@{board.target.console.irq}"}, "init": []}
-    assert set(e) == {"dwt", "usart3"}
+    assert e["nvic"] == {"attrs": {"systickFrequency": board.target.reset_clock_hz}, "irqs": {}, "init": []}
+    assert set(e) == {"dwt", "usart3", "nvic"}
     # the inherited facts agree with the board file
     assert RENODE_STM32H743["usart3"] == board.target.console.base
     assert board.cpu == RENODE_STM32H743["cpuType"]

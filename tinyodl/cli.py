@@ -292,6 +292,75 @@ def _cmd_renode_script(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_learn(args: argparse.Namespace) -> int:
+    from .learn.run import LearnOptions, run_learn
+    from .runner import RunOptions
+
+    names = board_names() if args.board == "all" else [b.strip() for b in args.board.split(",") if b.strip()]
+    for name in names:
+        load_board(name)
+    model, calibration, _ = _model_source(args)
+    protocols = [p.strip() for p in args.protocol.split(",") if p.strip()]
+    results = []
+    for name in names:
+        for protocol in protocols:
+            opts = LearnOptions(
+                run=RunOptions(sim=args.sim, machine=args.machine, timeout_s=args.timeout),
+                data=args.data, protocol=protocol, ram_budget=args.ram_budget, distance=args.distance,
+                r_max=args.r_max, r_min=args.r_min, aging=not args.no_aging, pruning=not args.no_pruning,
+                age_limit=args.age_limit, features_at=args.features_at, calibration=calibration,
+                normalize=args.normalize, limit=args.limit, seed=args.seed if args.elm is None else 0,
+                optimise=args.kernels == "optimised", prefix="elm" if args.elm else None,
+            )  # fmt: skip
+            if args.json:
+                results.append(run_learn(model, name, opts))
+            else:
+                with err_console.status(f"{name}: starting") as status:
+                    results.append(run_learn(model, name, opts, status.update))
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    else:
+        _print_learn_table(results)
+    if args.plot:
+        from .learn.plot import plot_curves
+
+        plot_curves(results, Path(args.plot))
+        err_console.print(f"wrote {args.plot}")
+    ok = all(r["matches_reference"] and r["within_ram_cap"] and r["state_check_ok"] for r in results)
+    return 0 if ok else 1
+
+
+def _print_learn_table(results: list[dict[str, Any]]) -> None:
+    for r in results:
+        title = (f"TinyRCE on {r['board']} ({r['simulator']} {r['machine']}): {r['data']}, {r['protocol']}, "
+                 f"users {', '.join(map(str, r['users']))}")  # fmt: skip
+        table = Table(title=title)
+        for col in ("method", "accuracy", "RAM B", "note"):
+            table.add_column(col, justify="left" if col in ("method", "note") else "right")
+        pool = r["ram"]["learner_pool_bytes"]
+        used = f"{r['neurons']} of {r['learner']['capacity']} neurons; UNKNOWN {r['unknown_rate']:.1%}"
+        table.add_row("TinyRCE (device)", f"{r['accuracy']:.1%}", f"{pool:,}", used)
+        if "fallback_accuracy" in r:
+            table.add_row("TinyRCE + pretrained fallback", f"{r['fallback_accuracy']:.1%}", f"{pool:,}",
+                          "the pretrained head answers the UNKNOWNs")  # fmt: skip
+        notes = {"trivial": "repeat the label learned last", "knn": "1-NN storing every window",
+                 "rce": "plain RCE, no aging/pruning/cap", "backprop": "softmax, offline, k-fold by recording",
+                 "pretrained": "the trained network's own head, no personalisation"}  # fmt: skip
+        for name, b in r["baselines"].items():
+            ram = b.get("ram_bytes")
+            table.add_row(name, f"{b['accuracy']:.1%}", "-" if ram is None else f"{ram:,}", notes.get(name, ""))
+        out_console.print(table)
+        s = r["instructions_per_step"]
+        out_console.print(
+            f"device = host reference: {'yes' if r['matches_reference'] else 'NO'} ({r['disagreements']} "
+            f"disagreements in {r['steps']} steps); within the RAM cap: {'yes' if r['within_ram_cap'] else 'NO'} "
+            f"({r['ram_peak_bytes']:,} of {r['ram_cap_bytes']:,} B); instructions per step: extract "
+            f"{s['extract']:,.0f}, predict {s['predict']:,.0f}, learn {s['learn']:,.0f}; learning step "
+            f"{r['learning_step_latency_ms_estimated']:.3f} ms at {r['clock_hz'] // 1_000_000} MHz (estimated); "
+            f"extractor arena {r['ram']['extractor_arena_bytes']:,} B + learner {pool:,} B"
+        )
+
+
 def _print_run_table(results: list[dict[str, Any]]) -> None:
     summary = Table(title=f"tinyodl {results[0]['app']}: simulated boards")
     summary.add_column("")
@@ -505,6 +574,37 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--sim", default="qemu", choices=("qemu", "renode"), help="simulator: qemu (default) or renode")
     k.add_argument("--json", action="store_true", help="print every figure as JSON")
     k.set_defaults(func=_cmd_bench)
+
+    ln = sub.add_parser("learn", help="learn on the device: TinyRCE on a model's features, over a real labelled "
+                        "stream, beside its host reference and baselines")  # fmt: skip
+    ln.add_argument("model", nargs="?", help="a .tflite or Keras model (its head, if any, is the fallback)")
+    ln.add_argument("--board", required=True, help="board name, comma-separated names, or 'all'")
+    ln.add_argument("--data", default="watch", help="watch (default), basicmotions, or FILE.npz (docs/learn.md)")
+    ln.add_argument("--protocol", default="interleaved",
+                    help="interleaved (default), shuffled, new-recording, or several, comma-separated")  # fmt: skip
+    ln.add_argument("--ram-budget", type=int, default=16 * 1024, help="learner RAM in bytes (default 16384)")
+    ln.add_argument("--distance", choices=("l1", "l2"), default="l1", help="l1 (default) or l2 (float32 only)")
+    ln.add_argument("--r-max", type=float, help="radius of a new neuron (default: from the data)")
+    ln.add_argument("--r-min", type=float, default=0.0, help="no radius shrinks below this (default 0)")
+    ln.add_argument("--no-aging", action="store_true", help="plain RCE: no aging")
+    ln.add_argument("--no-pruning", action="store_true", help="plain RCE: a full pool drops new neurons")
+    ln.add_argument("--age-limit", type=int, default=0, help="prune neurons older than this (1/256 steps; 0: never)")
+    ln.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
+    ln.add_argument("--calibration", help="Keras models: .npz of calibration inputs for an int8 conversion")
+    ln.add_argument(
+        "--normalize",
+        choices=("std", "none"),
+        help="per-channel scaling of the windows (default: std for the built-in sets, none for a file)",
+    )
+    ln.add_argument("--limit", type=int, help="at most this many windows per user (quick runs)")
+    ln.add_argument("--sim", default="qemu", help="simulator: qemu (default) or renode")
+    ln.add_argument("--machine", help="force one of the board's QEMU machines")
+    ln.add_argument("--timeout", type=float, default=3600.0, help="wall-clock limit of the run in seconds")
+    ln.add_argument("--kernels", choices=("optimised", "reference"), default="optimised")
+    ln.add_argument("--json", action="store_true", help="print the result as JSON")
+    ln.add_argument("--plot", help="write the accuracy-over-time curves to this PNG")
+    _add_elm_options(ln)
+    ln.set_defaults(func=_cmd_learn)
 
     rs = sub.add_parser(
         "renode-script",

@@ -86,7 +86,8 @@ class RceParams:
         return cls(aging=False, pruning=False, age_limit=0, **kw)  # type: ignore[arg-type]
 
 
-NEURON_STATE_BYTES = 12  # radius (4), age (4), hits (2), class (1), padding (1)
+# radius (4), age (4), hits (2), class (1), padding (1), and the distance of the last predict (4)
+NEURON_STATE_BYTES = 16
 
 
 def neuron_bytes(features: int, dtype: str) -> int:
@@ -100,7 +101,7 @@ def capacity_for(ram_budget: int, features: int, dtype: str) -> int:
     if ram_budget < per:
         raise ValueError(
             f"a RAM budget of {ram_budget:,} B holds no neuron: one takes {per:,} B "
-            f"({features} {dtype} features + {NEURON_STATE_BYTES} B of state)"
+            f"({features} {dtype} features + {NEURON_STATE_BYTES} B of state and scratch)"
         )
     return min(ram_budget // per, 0xFFFF)
 
