@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -58,14 +59,14 @@ def basicmotions() -> Labelled:
     from .basicmotions import load_basicmotions
 
     data = load_basicmotions()
-    xtr, ytr = data["train"]  # type: ignore[misc]
-    xte, yte = data["test"]  # type: ignore[misc]
+    xtr, ytr = cast(tuple[np.ndarray, np.ndarray], data["train"])
+    xte, yte = cast(tuple[np.ndarray, np.ndarray], data["test"])
     x = np.concatenate([xtr, xte]).astype(np.float32)
     y = np.concatenate([ytr, yte]).astype(np.int64)
     n = len(y)
     subject = np.concatenate([np.zeros(len(ytr), np.int64), np.ones(len(yte), np.int64)])
-    return Labelled("basicmotions", x, y, np.arange(n, dtype=np.int64), subject,
-                    tuple(data["labels"]), (1,))  # type: ignore[arg-type]  # fmt: skip
+    labels = cast(tuple[str, ...], data["labels"])
+    return Labelled("basicmotions", x, y, np.arange(n, dtype=np.int64), subject, tuple(labels), (1,))
 
 
 def from_npz(path: Path) -> Labelled:

@@ -279,7 +279,7 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
         "learn": round(float(learn_i.mean()), 1),
         "head": round(float(ticks[head_rows, 3].mean()), 1) if head_rows.any() else None,
     }
-    step_instr = per_step["extract"] + per_step["predict"] + per_step["learn"]
+    step_instr = float(extract.mean() + predict.mean() + learn_i.mean())
     cycles = estimate_cycles(prep.board.cpu, step_instr)
     result: dict[str, Any] = {
         "tinyodl_version": __version__,
