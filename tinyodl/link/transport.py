@@ -9,6 +9,7 @@ import math
 import os
 import random
 import selectors
+import socket
 import subprocess
 import threading
 import time
@@ -30,6 +31,9 @@ class SerialTransport:
     def __init__(self, url: str, baudrate: int = 115200, parity: str = "N") -> None:
         self._port: Any = serial.serial_for_url(url, baudrate=baudrate, parity=parity, timeout=0)
         self._timeout: float | None = 0.0
+        sock = getattr(self._port, "_socket", None)  # socket:// (a simulator's UART): frames are small and
+        if sock is not None:  # each waits for its answer, so Nagle's algorithm would hold every second one
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # back for the peer's delayed ACK
 
     def _set_timeout(self, timeout_s: float) -> None:
         if self._timeout != timeout_s:  # changing it reconfigures a real port: avoid when possible
