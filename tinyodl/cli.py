@@ -344,7 +344,7 @@ def _print_learn_table(results: list[dict[str, Any]]) -> None:
             table.add_row("TinyRCE + pretrained fallback", f"{r['fallback_accuracy']:.1%}", f"{pool:,}",
                           "the pretrained head answers the UNKNOWNs")  # fmt: skip
         notes = {"trivial": "repeat the label learned last", "knn": "1-NN storing every window",
-                 "rce": "plain RCE, no aging/pruning/cap", "backprop": "softmax, offline, k-fold by recording",
+                 "rce": "plain RCE, no aging/pruning/cap", "backprop": "softmax trained offline, 5-fold",
                  "pretrained": "the trained network's own head, no personalisation"}  # fmt: skip
         for name, b in r["baselines"].items():
             ram = b.get("ram_bytes")

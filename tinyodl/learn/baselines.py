@@ -5,7 +5,9 @@
 - knn: 1-nearest neighbour storing every learned window (its RAM grows without bound);
 - rce: plain RCE (no aging, no pruning) with an unbounded pool;
 - backprop: a softmax layer trained offline by gradient descent (the seed's CNN-SM_BP head), evaluated
-  per user with k-fold cross-validation over recordings, so that no recording is both trained and tested.
+  per user with k-fold cross-validation: over windows for the interleaved and shuffled protocols (like the
+  learner, it has seen other windows of the same recording), over recordings for new-recording (no
+  recording is both trained and tested).
 """
 
 from __future__ import annotations
@@ -89,8 +91,8 @@ def softmax_fit(x: np.ndarray, y: np.ndarray, classes: int, epochs: int = 300, l
 
 def backprop_kfold(features: np.ndarray, y: np.ndarray, group: np.ndarray, classes: int, folds: int = 5,
                    seed: int = 0) -> np.ndarray:  # fmt: skip
-    """Each window's prediction by a softmax trained on the other folds' recordings (-1 where a fold had
-    nothing to train on)."""
+    """Each window's prediction by a softmax trained on the other folds (folds of whole groups: pass
+    np.arange(n) as `group` for folds over windows); -1 where a fold had nothing to train on."""
     x = features.astype(np.float64)
     groups = np.unique(group)
     rng = np.random.default_rng(seed)

@@ -136,6 +136,17 @@ def auto_r_max(features: np.ndarray, y: np.ndarray, int8: bool, l2: bool, seed: 
     return float(int(r)) if int8 else r
 
 
+def _per_element(records: list[dict[str, Any]], per_tick: float, features: int) -> float | None:
+    """What predict costs per prototype element: the slope of its instructions over the neuron count
+    (the distance pass and the decision over each neuron), divided by the feature count."""
+    n = np.array([r["neurons_before"] for r in records], dtype=np.float64)
+    t = np.array([r["ticks"][1] for r in records], dtype=np.float64) * per_tick
+    if len(n) < 2 or np.ptp(n) == 0:
+        return None
+    slope = np.polyfit(n, t, 1)[0]
+    return round(float(slope) / features, 3)
+
+
 def _accuracy(pred: list[int] | np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == truth)) if len(truth) else 0.0
 
@@ -212,6 +223,7 @@ def run_learn(model_path: Path, board_name: str, opts: LearnOptions, progress: P
                 else:
                     err = float(np.max(np.abs(reply.features - ref_features[i])))
                     max_feature_error = max(max_feature_error, err)
+                neurons_before = host.count
                 d = host.distances(reply.features)
                 hp = host.predict(reply.features, d)
                 outcome = host.learn(reply.features, label, d) if learn else None
@@ -221,6 +233,7 @@ def run_learn(model_path: Path, board_name: str, opts: LearnOptions, progress: P
                     "user": user, "window": i, "learn": learn, "label": label, "pred": reply.label,
                     "status": int(reply.status), "head": reply.head_label, "neurons": reply.neurons,
                     "outcome": None if reply.outcome is None else int(reply.outcome), "agree": agree,
+                    "neurons_before": neurons_before,
                     "ticks": reply.ticks,
                 })  # fmt: skip
         state_ok = drv.check() == 0
@@ -260,7 +273,8 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
         for name, out in (("trivial", t), ("knn", k), ("rce", r)):
             base[name] += [p for p, kept in zip(out, keep, strict=True) if kept]
         knn_stored, rce_neurons = max(knn_stored, stored), max(rce_neurons, count)
-        backprop[rows] = baselines.backprop_kfold(ref_features[rows], learning.y[rows], learning.group[rows],
+        folds = learning.group[rows] if opts.protocol == "new-recording" else np.arange(len(rows))
+        backprop[rows] = baselines.backprop_kfold(ref_features[rows], learning.y[rows], folds,
                                                   max(len(data.classes), int(learning.y.max()) + 1),
                                                   seed=opts.seed)  # fmt: skip
     nb = neuron_bytes(fw.features, fw.dtype)
@@ -323,7 +337,7 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
         "unknown_rate": round(float(np.mean(unknown)), 4) if unknown else 0.0,
         "instructions_per_step": per_step,
         "instructions_granularity": per_tick,
-        "distance_instructions_per_element": None,
+        "predict_instructions_per_element": _per_element(records, per_tick, fw.features),
         "learning_step_latency_ms_estimated": round(latency_ms(cycles, prep.board.clock_hz), 4),
         "estimate_model": CPI_SOURCE,
         "ram": {
@@ -349,7 +363,7 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
             "backprop": {
                 "accuracy": round(_accuracy(backprop[windows], truth), 4),
                 "ram_bytes": (fw.features + 1) * max(len(data.classes), 1) * 4,
-                "note": "softmax trained offline, k-fold over the user's recordings",
+                "note": "softmax trained offline, 5-fold over the user's windows (new-recording: over recordings)",
             },
         },  # fmt: skip
         "elf": str(prep.elf),
