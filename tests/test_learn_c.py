@@ -40,7 +40,8 @@ def _stream(params: RceParams, int8: bool, features: int, xs: np.ndarray, ops: l
     return head + radii + body
 
 
-def _compare(driver: Path, params: RceParams, int8: bool, xs: np.ndarray, labels: np.ndarray, learn: np.ndarray) -> None:
+def _compare(driver: Path, params: RceParams, int8: bool, xs: np.ndarray, labels: np.ndarray,
+             learn: np.ndarray) -> None:  # fmt: skip
     features = xs.shape[1]
     ops = [(int(lr), int(y)) for lr, y in zip(learn, labels, strict=True)]
     proc = subprocess.run([str(driver)], input=_stream(params, int8, features, xs, ops), capture_output=True,

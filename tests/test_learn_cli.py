@@ -31,7 +31,8 @@ def check(r: dict[str, Any]) -> None:
     assert 0 <= r["accuracy"] <= 1 and len(r["accuracy_curve"]) > 1
     assert set(r["baselines"]) >= {"trivial", "knn", "rce", "backprop", "pretrained"}
     assert r["instructions_per_step"]["extract"] > 1e6 and r["instructions_per_step"]["predict"] > 0
-    assert r["ram"]["extractor_plus_learner_bytes"] == r["ram"]["extractor_arena_bytes"] + r["ram"]["learner_pool_bytes"]
+    ram = r["ram"]
+    assert ram["extractor_plus_learner_bytes"] == ram["extractor_arena_bytes"] + ram["learner_pool_bytes"]
 
 
 @pytest.mark.parametrize("board", ["nucleo-l476rg", "nucleo-h743zi"])
@@ -78,8 +79,8 @@ def test_bad_input_is_one_line(har_tflite: dict[str, Path], tmp_path: Path) -> N
         (["--protocol", "sideways"], "unknown protocol 'sideways'"),
         (["--distance", "l2"], "int8 features use the L1 distance"),
     ):
-        proc = subprocess.run([sys.executable, "-m", "tinyodl.cli", "learn", str(har_tflite["int8"]), "--board",
-                               "nucleo-l476rg", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
+        argv = [sys.executable, "-m", "tinyodl.cli", "learn", str(har_tflite["int8"]), "--board", "nucleo-l476rg"]
+        proc = subprocess.run([*argv, *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
         assert proc.returncode == 2, (args, proc.stderr)
         (line,) = proc.stderr.strip().splitlines()
         assert message in line, (args, line)
