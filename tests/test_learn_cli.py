@@ -84,3 +84,17 @@ def test_bad_input_is_one_line(har_tflite: dict[str, Path], tmp_path: Path) -> N
         assert proc.returncode == 2, (args, proc.stderr)
         (line,) = proc.stderr.strip().splitlines()
         assert message in line, (args, line)
+
+
+def test_generate_with_the_learner_builds_without_python(har_tflite: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "project"
+    proc = subprocess.run([sys.executable, "-m", "tinyodl.cli", "generate", str(har_tflite["int8"]), "--board",
+                           "nucleo-h743zi", "--learner", "tinyrce", "--ram-budget", "8192", "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "TinyRCE with 102 neurons of 64 int8 features" in proc.stdout
+    assert "pretrained head of 7 classes" in proc.stdout
+    cfg = (out / "gen" / "tl_learn_cfg.h").read_text()
+    assert "#define TL_LEARN_POOL 102u" in cfg and "#define TL_LEARN_HEAD_CLASSES 7" in cfg
+    subprocess.run(["make", "-C", str(out), "-s", "-j2"], check=True, capture_output=True, timeout=300)
+    assert (out / "firmware.elf").is_file()

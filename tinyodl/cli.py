@@ -238,6 +238,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     board = load_board(args.board)
     model, calibration, whole = _model_source(args)
+    if args.learner is not None:
+        from .learn.firmware import import_for_learning, learner_firmware
+
+        inner = import_for_learning(model, calibration)
+        prefix = args.prefix or ("elm" if args.elm else model.stem)
+        fw = learner_firmware(inner, board.name, args.ram_budget, args.features_at, prefix, args.kernels == "optimised")
+        out = Path(args.output)
+        project = write_project(board, board.target, fw.spec, out)
+        head = f", pretrained head of {fw.head_classes} classes" if fw.head_classes else ""
+        print(
+            f"wrote {project.directory}: extractor ({fw.feature_layer + 1} layers, arena "
+            f"{fw.lowered.plan.arena_bytes:,} B){head}, TinyRCE with {fw.capacity} neurons of {fw.features} "
+            f"{fw.dtype} features ({args.ram_budget:,} B budget), the learn application; build with: make -C {out}"
+        )
+        return 0
     mopts = ModelOptions(features_at=args.features_at, whole=whole, calibration=calibration)
     _, graph, _ = import_model(model, mopts)
     lowered, files = generate_files(
@@ -542,6 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prefix", help="C prefix of the generated names (default: the model file name)")
     g.add_argument("--kernels", choices=("optimised", "reference"), default="optimised",
                    help="optimised variants where they apply (default), or the reference kernels only")  # fmt: skip
+    g.add_argument("--learner", choices=("tinyrce",), help="add the on-device learner and its application")
+    g.add_argument("--ram-budget", type=int, default=16 * 1024, help="--learner: its RAM in bytes (default 16384)")
     _add_elm_options(g)
     g.set_defaults(func=_cmd_generate)
 
