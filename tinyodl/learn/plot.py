@@ -18,14 +18,14 @@ def plot_curves(results: list[dict[str, Any]], path: Path) -> None:
         raise TinyodlError("--plot needs matplotlib: pip install 'tinyodl[plot]'") from None
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for r in results:
-        curve = r["accuracy_curve"]
-        if curve:
-            xs, ys = zip(*curve, strict=True)
-            ax.plot(xs, ys, label=f"TinyRCE, {r['board']}, {r['protocol']} ({r['accuracy']:.1%})")
-        for name in ("trivial", "backprop"):
+        curve = r["accuracy_curve"] or [[0, 0.0]]
+        xs, ys = zip(*curve, strict=True)
+        (line,) = ax.plot(xs, ys, label=f"TinyRCE, {r['board']}, {r['protocol']} ({r['accuracy']:.1%})")
+        for name, style in (("trivial", ":"), ("backprop", "--")):
             b = r["baselines"].get(name)
             if b is not None:
-                ax.axhline(b["accuracy"], linestyle=":", linewidth=1, label=f"{name} ({b['accuracy']:.1%})")
+                ax.axhline(b["accuracy"], linestyle=style, linewidth=1, color=line.get_color(),
+                           label=f"  {name} ({b['accuracy']:.1%})")  # fmt: skip
     ax.set_xlabel("windows tested")
     ax.set_ylabel("accuracy so far")
     ax.set_ylim(0, 1.02)
