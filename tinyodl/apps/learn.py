@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import RunError
 from ..learn.tinyrce import Outcome, RceParams, Status
 from ..toolchain.project import AppSpec
-from .protocol import ERROR_CODES, MSG_ERROR, MSG_FAULT, Channel, describe_fault
+from .protocol import ERROR_CODES, MEASURE_ATTEMPTS, MSG_ERROR, MSG_FAULT, Channel, describe_fault
 
 MSG_LINFO = 0x40
 MSG_LINIT = 0x41
@@ -23,7 +23,6 @@ MSG_ADOPT = 0x47
 MSG_CHECK = 0x48
 CHUNK = 1020
 EXPORT_CHUNK = 1024
-MEASURE_ATTEMPTS = 4
 
 FLAG_AGING = 0x01
 FLAG_PRUNING = 0x02

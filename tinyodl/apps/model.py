@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import RunError
 from ..toolchain.project import AppSpec
-from .protocol import Channel, expect
+from .protocol import MEASURE_ATTEMPTS, Channel, expect
 
 MSG_INFO = 0x30
 MSG_INPUT = 0x31
@@ -16,7 +16,6 @@ MSG_DONE = 0x33
 MSG_READ = 0x34
 MSG_DATA = 0x35
 CHUNK = 1020
-MEASURE_ATTEMPTS = 4
 
 
 def app_spec(files: dict[str, str]) -> AppSpec:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import RunError
 from ..toolchain.project import AppSpec
-from .protocol import Channel, expect
+from .protocol import MEASURE_ATTEMPTS, Channel, expect
 
 APP = AppSpec(name="selftest", needs_dsp=("selftest_simd.c",))
 
@@ -121,9 +121,6 @@ def _load(channel: Channel, which: int, data: bytes) -> None:
         status = expect(channel, MSG_LOAD)
         if status[:1] != b"\0":
             raise RunError(f"LOAD rejected with status {status!r}", channel.log())
-
-
-MEASURE_ATTEMPTS = 4  # a window the host's own retransmission disturbed is measured again, this often
 
 
 def _run(channel: Channel, kernel: int, n: int, reps: int) -> tuple[int, int]:

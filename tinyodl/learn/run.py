@@ -85,6 +85,16 @@ def steps_for(protocol: str, group: np.ndarray, seed: int) -> list[tuple[int, bo
     return steps
 
 
+def user_streams(learning: Labelled, opts: LearnOptions) -> dict[int, list[tuple[int, bool]]]:
+    """Each learned user's steps, as (window index into `learning`, learn)."""
+    streams = {}
+    for user in sorted(set(learning.subject.tolist())):
+        rows = np.flatnonzero(learning.subject == user)[: opts.limit or None]
+        steps = steps_for(opts.protocol, learning.group[rows], opts.seed + int(user))
+        streams[int(user)] = [(int(rows[i]), learn) for i, learn in steps]
+    return streams
+
+
 def normalise(data: Labelled, how: str) -> Labelled:
     if how == "none":
         return data
@@ -171,7 +181,7 @@ def run_learn(model_path: Path, board_name: str, opts: LearnOptions, progress: P
     if fw.int8 and opts.distance == "l2":
         raise TinyodlError("int8 features use the L1 distance (USADA8); --distance l2 needs float32 features")
     learning = data.learning
-    users = [int(u) for u in sorted(set(learning.subject.tolist()))]
+    streams = user_streams(learning, opts)
 
     progress("host reference: features of the held-out users")
     xq = quantize_inputs(fw.graph, learning.x)
@@ -202,15 +212,10 @@ def run_learn(model_path: Path, board_name: str, opts: LearnOptions, progress: P
         info = drv.info()
         if (info.features, info.pool, info.int8) != (fw.features, fw.capacity, fw.int8):
             raise RunError(f"the firmware's learner ({info}) is not the generated one", sess.log())
-        for user in users:
-            rows = np.flatnonzero(learning.subject == user)
-            if opts.limit:
-                rows = rows[: opts.limit]
-            steps = steps_for(opts.protocol, learning.group[rows], opts.seed + user)
+        for user, steps in streams.items():
             drv.init(params, fw.int8)
             host = TinyRCE(fw.features, fw.dtype, params)
-            for n, (local, learn) in enumerate(steps):
-                i = int(rows[local])
+            for n, (i, learn) in enumerate(steps):
                 if n % 50 == 0:
                     progress(f"{board_name}: user {user}, step {n + 1}/{len(steps)} ({opts.protocol})")
                 drv.window(xq[i].tobytes())
@@ -240,14 +245,15 @@ def run_learn(model_path: Path, board_name: str, opts: LearnOptions, progress: P
         stats = close_session(sess)
     run_s = time.monotonic() - t_run
     return _report(model_path, board_name, opts, data, learning, fw, prep, params, records, ref_features, head_pred,
-                   per_tick, stats.stack_peak_bytes, state_ok, feature_mismatches, max_feature_error, users, how,
+                   per_tick, stats.stack_peak_bytes, state_ok, feature_mismatches, max_feature_error, streams, how,
                    run_s, time.monotonic() - t_start)  # fmt: skip
 
 
 def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelled, learning: Labelled,
             fw: LearnerFirmware, prep: Any, params: RceParams, records: list[dict[str, Any]],
             ref_features: np.ndarray, head_pred: np.ndarray | None, per_tick: float, stack_peak: int,
-            state_ok: bool, feature_mismatches: int, max_feature_error: float, users: list[int], how: str,
+            state_ok: bool, feature_mismatches: int, max_feature_error: float,
+            streams: dict[int, list[tuple[int, bool]]], how: str,
             run_s: float, total_s: float) -> dict[str, Any]:  # fmt: skip
     tested = [r for r in records if not (opts.protocol == "new-recording" and r["learn"])]
     truth = np.array([r["label"] for r in tested])
@@ -260,12 +266,8 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
     base: dict[str, list[int]] = {"trivial": [], "knn": [], "rce": []}
     knn_stored = rce_neurons = 0
     backprop = np.full(len(learning.y), -1, np.int64)
-    for user in users:
-        rows = np.flatnonzero(learning.subject == user)
-        if opts.limit:
-            rows = rows[: opts.limit]
-        steps = steps_for(opts.protocol, learning.group[rows], opts.seed + user)
-        mapped = [(int(rows[i]), learn) for i, learn in steps]
+    for mapped in streams.values():
+        rows = np.array(sorted({i for i, _ in mapped}))
         keep = [not (opts.protocol == "new-recording" and learn) for _, learn in mapped]
         t = baselines.trivial(mapped, learning.y)
         k, stored = baselines.knn1(mapped, ref_features, learning.y, fw.int8, params.distance == "l2")
@@ -308,7 +310,7 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
         "data": data.name,
         "normalisation": how,
         "protocol": opts.protocol,
-        "users": users,
+        "users": list(streams),
         "windows": len(tested),
         "steps": len(records),
         "features": {"tensor": fw.feature_tensor, "count": fw.features, "dtype": fw.dtype, "layer": fw.feature_layer},
