@@ -72,6 +72,9 @@ tl_status_t tl_rce_s8_init(tl_rce_s8_t *s, const tl_rce_s8_pool_t *pool, const t
 tl_status_t tl_rce_s8_predict(tl_rce_s8_t *s, const int8_t *x, tl_rce_prediction_t *out);
 tl_status_t tl_rce_s8_learn(tl_rce_s8_t *s, int label, tl_rce_outcome_t *outcome);
 int32_t tl_rce_s8_distance_of(const tl_rce_s8_t *s, int16_t neuron);
+/* The distance pass alone, from the last encoded x to the first n neurons of the pool (n <= its size):
+ * what predict() runs over the neurons in use; the learn application times it over the whole pool. */
+void tl_rce_s8_distances(tl_rce_s8_t *s, uint16_t n);
 tl_status_t tl_rce_s8_check(const tl_rce_s8_t *s);
 
 /* L1 distances of x (features bytes, uint8) to n prototypes: the plain loop, and USADA8 (features % 4 == 0,
@@ -105,6 +108,7 @@ tl_status_t tl_rce_f32_init(tl_rce_f32_t *s, const tl_rce_f32_pool_t *pool, cons
 tl_status_t tl_rce_f32_predict(tl_rce_f32_t *s, const float *x, tl_rce_prediction_t *out);
 tl_status_t tl_rce_f32_learn(tl_rce_f32_t *s, int label, tl_rce_outcome_t *outcome);
 float tl_rce_f32_distance_of(const tl_rce_f32_t *s, int16_t neuron);
+void tl_rce_f32_distances(tl_rce_f32_t *s, uint16_t n);
 tl_status_t tl_rce_f32_check(const tl_rce_f32_t *s);
 
 void tl_rce_dist_f32(const float *x, const float *protos, uint32_t n, uint32_t features, int l2, float *out);

@@ -29,65 +29,87 @@ static inline uint32_t word(const uint8_t *p)
 }
 
 #if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && defined(__thumb2__) && defined(__OPTIMIZE__)
-/* 32 bytes of one row: two LDMs of four words each for the prototype and for x, eight USADA8 into acc.
- * The LDM register lists must ascend, so the words are held in named registers (r7 stays free for a
- * frame pointer). */
-static inline uint32_t sad32(const uint8_t **pp, const uint8_t **xp, uint32_t acc)
+/* Rows of 32-byte blocks in one loop: per block two LDMs of four words each for the prototype and for x
+ * and eight USADA8 into the row's sum; per row, x restarts, the sum is stored and the count falls. The LDM
+ * register lists must ascend, so the words are held in named registers; r7 stays free for a frame pointer.
+ * The loop's other state (x, out, rows, blocks per row) lives in `ctx`, addressed through lr. */
+struct sad_ctx {
+    const uint8_t *x;
+    int32_t *out;
+    uint32_t rows;
+    uint32_t blocks;
+};
+
+static void sad_rows32(const uint8_t *protos, struct sad_ctx *ctx)
 {
-    register const uint8_t *p __asm__("r0") = *pp;
-    register const uint8_t *x __asm__("r1") = *xp;
-    register uint32_t p0 __asm__("r2");
-    register uint32_t p1 __asm__("r3");
-    register uint32_t p2 __asm__("r4");
-    register uint32_t p3 __asm__("r5");
-    register uint32_t x0 __asm__("r6");
-    register uint32_t x1 __asm__("r8");
-    register uint32_t x2 __asm__("r9");
-    register uint32_t x3 __asm__("r10");
-    __asm__ volatile("ldmia %[p]!, {%[p0], %[p1], %[p2], %[p3]}\n\t"
-                     "ldmia %[x]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"
-                     "usada8 %[acc], %[p0], %[x0], %[acc]\n\t"
-                     "usada8 %[acc], %[p1], %[x1], %[acc]\n\t"
-                     "usada8 %[acc], %[p2], %[x2], %[acc]\n\t"
-                     "usada8 %[acc], %[p3], %[x3], %[acc]\n\t"
-                     "ldmia %[p]!, {%[p0], %[p1], %[p2], %[p3]}\n\t"
-                     "ldmia %[x]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"
-                     "usada8 %[acc], %[p0], %[x0], %[acc]\n\t"
-                     "usada8 %[acc], %[p1], %[x1], %[acc]\n\t"
-                     "usada8 %[acc], %[p2], %[x2], %[acc]\n\t"
-                     "usada8 %[acc], %[p3], %[x3], %[acc]"
-                     : [p] "+r"(p), [x] "+r"(x), [acc] "+r"(acc), [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2),
-                       [p3] "=&r"(p3), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3)
-                     :
-                     : "memory");
-    *pp = p;
-    *xp = x;
-    return acc;
+    register const uint8_t *p __asm__("r0") = protos;
+    register struct sad_ctx *c __asm__("lr") = ctx;
+    __asm__ volatile("1:\n\t"
+                     "ldr r1, [lr, #0]\n\t"
+                     "ldr r12, [lr, #12]\n\t"
+                     "movs r11, #0\n"
+                     "2:\n\t"
+                     "ldmia r0!, {r2, r3, r4, r5}\n\t"
+                     "ldmia r1!, {r6, r8, r9, r10}\n\t"
+                     "usada8 r11, r2, r6, r11\n\t"
+                     "usada8 r11, r3, r8, r11\n\t"
+                     "usada8 r11, r4, r9, r11\n\t"
+                     "usada8 r11, r5, r10, r11\n\t"
+                     "ldmia r0!, {r2, r3, r4, r5}\n\t"
+                     "ldmia r1!, {r6, r8, r9, r10}\n\t"
+                     "usada8 r11, r2, r6, r11\n\t"
+                     "usada8 r11, r3, r8, r11\n\t"
+                     "usada8 r11, r4, r9, r11\n\t"
+                     "usada8 r11, r5, r10, r11\n\t"
+                     "subs r12, r12, #1\n\t"
+                     "bne 2b\n\t"
+                     "ldr r12, [lr, #4]\n\t"
+                     "str r11, [r12], #4\n\t"
+                     "str r12, [lr, #4]\n\t"
+                     "ldr r12, [lr, #8]\n\t"
+                     "subs r12, r12, #1\n\t"
+                     "str r12, [lr, #8]\n\t"
+                     "bne 1b"
+                     : "+r"(p)
+                     : "r"(c)
+                     : "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "cc", "memory");
 }
 #else
-static uint32_t sad32(const uint8_t **pp, const uint8_t **xp, uint32_t acc)
+struct sad_ctx {
+    const uint8_t *x;
+    int32_t *out;
+    uint32_t rows;
+    uint32_t blocks;
+};
+
+static void sad_rows32(const uint8_t *protos, struct sad_ctx *ctx)
 {
-    for (int k = 0; k < 32; k += 4) {
-        acc = sad4(word(*pp + k), word(*xp + k), acc);
+    const uint8_t *p = protos;
+    for (; ctx->rows != 0u; --ctx->rows) {
+        uint32_t acc = 0u;
+        for (uint32_t k = 0; k < ctx->blocks * 32u; k += 4u, p += 4) {
+            acc = sad4(word(p), word(ctx->x + k), acc);
+        }
+        *ctx->out++ = (int32_t)acc;
     }
-    *pp += 32;
-    *xp += 32;
-    return acc;
 }
 #endif
 
 void tl_rce_dist_u8_l1_dsp(const uint8_t *x, const uint8_t *protos, uint32_t n, uint32_t features, int32_t *out)
 {
+    if (n == 0u) {
+        return;
+    }
+    if ((features & 31u) == 0u) {
+        struct sad_ctx ctx = {x, out, n, features / 32u};
+        sad_rows32(protos, &ctx);
+        return;
+    }
     const uint8_t *p = protos;
-    const uint32_t blocks = features / 32u;
     for (uint32_t i = 0; i < n; ++i) {
         uint32_t acc = 0u;
-        const uint8_t *xp = x;
-        for (uint32_t b = blocks; b != 0u; --b) {
-            acc = sad32(&p, &xp, acc);
-        }
-        for (uint32_t j = blocks * 32u; j < features; j += 4u, p += 4, xp += 4) {
-            acc = sad4(word(p), word(xp), acc);
+        for (uint32_t j = 0; j < features; j += 4u, p += 4) {
+            acc = sad4(word(p), word(x + j), acc);
         }
         out[i] = (int32_t)acc;
     }

@@ -53,10 +53,9 @@ void tl_rce_dist_f32(const float *x, const float *protos, uint32_t n, uint32_t f
     }
 }
 
-static void distances_f32(tl_rce_f32_t *s)
+void tl_rce_f32_distances(tl_rce_f32_t *s, uint16_t n)
 {
-    tl_rce_dist_f32(s->pool.x, s->pool.protos, s->count, s->pool.features, (s->rules.flags & TL_RCE_L2) != 0u,
-                    s->pool.dist);
+    tl_rce_dist_f32(s->pool.x, s->pool.protos, n, s->pool.features, (s->rules.flags & TL_RCE_L2) != 0u, s->pool.dist);
 }
 
 static uint32_t age_scale_f32(float d, float r)
@@ -73,6 +72,6 @@ static uint32_t age_scale_f32(float d, float r)
 #define RCE_D float
 #define RCE_X float
 #define RCE_ENCODE(s, x) encode_f32((s), (x))
-#define RCE_DISTANCES(s) distances_f32(s)
+#define RCE_DISTANCES(s) tl_rce_f32_distances((s), (s)->count)
 #define RCE_AGE_SCALE(d, r) age_scale_f32((d), (r))
 #include "tl_rce_impl.h"

@@ -11,13 +11,13 @@ static tl_status_t encode_s8(tl_rce_s8_t *s, const int8_t *x)
     return TL_STATUS_OK;
 }
 
-static void distances_s8(tl_rce_s8_t *s)
+void tl_rce_s8_distances(tl_rce_s8_t *s, uint16_t n)
 {
     if ((s->pool.features & 3u) == 0u && ((uintptr_t)s->pool.protos & 3u) == 0u && ((uintptr_t)s->pool.x & 3u) == 0u) {
-        tl_rce_dist_u8_l1_dsp(s->pool.x, s->pool.protos, s->count, s->pool.features, s->pool.dist);
+        tl_rce_dist_u8_l1_dsp(s->pool.x, s->pool.protos, n, s->pool.features, s->pool.dist);
         return;
     }
-    tl_rce_dist_u8_l1(s->pool.x, s->pool.protos, s->count, s->pool.features, s->pool.dist);
+    tl_rce_dist_u8_l1(s->pool.x, s->pool.protos, n, s->pool.features, s->pool.dist);
 }
 
 static uint32_t age_scale_s8(int32_t d, int32_t r)
@@ -47,6 +47,6 @@ void tl_rce_dist_u8_l1(const uint8_t *x, const uint8_t *protos, uint32_t n, uint
 #define RCE_D int32_t
 #define RCE_X int8_t
 #define RCE_ENCODE(s, x) encode_s8((s), (x))
-#define RCE_DISTANCES(s) distances_s8(s)
+#define RCE_DISTANCES(s) tl_rce_s8_distances((s), (s)->count)
 #define RCE_AGE_SCALE(d, r) age_scale_s8((d), (r))
 #include "tl_rce_impl.h"

@@ -21,6 +21,7 @@ MSG_DATA = 0x45
 MSG_IMPORT = 0x46
 MSG_ADOPT = 0x47
 MSG_CHECK = 0x48
+MSG_DPASS = 0x49
 CHUNK = 1020
 EXPORT_CHUNK = 1024
 
@@ -143,3 +144,12 @@ class LearnDriver:
 
     def check(self) -> int:
         return self._request(MSG_CHECK, b"")[0]
+
+    def distance_pass(self, repetitions: int) -> tuple[int, int, int]:
+        """(neurons, features, ticks) of `repetitions` distance passes over the whole pool, undisturbed."""
+        for _ in range(MEASURE_ATTEMPTS):
+            reply = self._request(MSG_DPASS, struct.pack("<H", repetitions))
+            neurons, features, disturbances, _, ticks = struct.unpack("<HHHHQ", reply)
+            if disturbances == 0:
+                return neurons, features, ticks
+        raise RunError("every distance-pass measurement was disturbed by bytes arriving on the link", self.ch.log())

@@ -37,6 +37,7 @@ from .tinyrce import Outcome, RceParams, Status, TinyRCE, neuron_bytes
 PROTOCOLS = ("interleaved", "shuffled", "new-recording")
 DEFAULT_RAM_BUDGET = 16 * 1024
 CURVE_POINTS = 50
+DPASS_REPETITIONS = 20  # distance passes over the whole pool timed at the end of a run
 
 
 @dataclass(frozen=True)
@@ -242,11 +243,13 @@ def run_learn(model_path: Path, board_name: str, opts: LearnOptions, progress: P
                     "ticks": reply.ticks,
                 })  # fmt: skip
         state_ok = drv.check() == 0
+        pool, feats, dpass_ticks = drv.distance_pass(DPASS_REPETITIONS)
+        dpass = round(dpass_ticks * per_tick / (DPASS_REPETITIONS * pool * feats), 3)
         stats = close_session(sess)
     run_s = time.monotonic() - t_run
     return _report(model_path, board_name, opts, data, learning, fw, prep, params, records, ref_features, head_pred,
                    per_tick, stats.stack_peak_bytes, state_ok, feature_mismatches, max_feature_error, streams, how,
-                   run_s, time.monotonic() - t_start)  # fmt: skip
+                   run_s, time.monotonic() - t_start, dpass)  # fmt: skip
 
 
 def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelled, learning: Labelled,
@@ -254,7 +257,7 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
             ref_features: np.ndarray, head_pred: np.ndarray | None, per_tick: float, stack_peak: int,
             state_ok: bool, feature_mismatches: int, max_feature_error: float,
             streams: dict[int, list[tuple[int, bool]]], how: str,
-            run_s: float, total_s: float) -> dict[str, Any]:  # fmt: skip
+            run_s: float, total_s: float, dpass: float) -> dict[str, Any]:  # fmt: skip
     tested = [r for r in records if not (opts.protocol == "new-recording" and r["learn"])]
     truth = np.array([r["label"] for r in tested])
     pred = [r["pred"] for r in tested]
@@ -340,6 +343,7 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
         "instructions_per_step": per_step,
         "instructions_granularity": per_tick,
         "predict_instructions_per_element": _per_element(records, per_tick, fw.features),
+        "distance_pass_instructions_per_element": dpass,
         "learning_step_latency_ms_estimated": round(latency_ms(cycles, prep.board.clock_hz), 4),
         "estimate_model": CPI_SOURCE,
         "ram": {

@@ -22,6 +22,8 @@
  *   ADOPT  0x47 host->fw  u32 total length        reply ADOPT: u8 status (0: the imported state is in use;
  *                                                 else the learner is empty)
  *   CHECK  0x48 host->fw  empty                                          reply CHECK: u8 status
+ *   DPASS  0x49 host->fw  u16 repetitions    reply DPASS: u16 neurons, u16 features, u16 disturbances, u16 0,
+ *                                            u64 ticks of that many distance passes over the whole pool
  * The head runs only when the learner answers UNKNOWN: that is the pretrained fallback.
  * A bad label, window or feature gets ERROR (bad argument) and changes nothing.
  */
@@ -44,6 +46,7 @@
 #define MSG_IMPORT 0x46u
 #define MSG_ADOPT 0x47u
 #define MSG_CHECK 0x48u
+#define MSG_DPASS 0x49u
 
 #define STATE_MAGIC 0x31454352u /* "RCE1" */
 #define STATE_HEADER 16u
@@ -395,6 +398,32 @@ static uint8_t handle_check(tl_link_t *link)
     return 0u;
 }
 
+/* The distance pass over the whole pool, timed: its cost does not depend on the prototypes' values. */
+static uint8_t handle_dpass(tl_link_t *link, const tl_msg_t *msg)
+{
+    if (msg->len != 2u) {
+        return TL_ERR_BAD_LENGTH;
+    }
+    const uint16_t reps = tl_get_u16(msg->data);
+    if (reps == 0u) {
+        return TL_ERR_BAD_ARGUMENT;
+    }
+    const uint32_t t = tl_measure_begin();
+    for (uint16_t r = 0; r < reps; ++r) {
+        RCE_CALL(distances)(&g_rce, POOL);
+    }
+    const uint64_t ticks = tl_measure_end(t);
+    uint8_t p[16];
+    tl_put_u16(p, POOL);
+    tl_put_u16(p + 2, FEATURES);
+    const uint32_t d = tl_measure_disturbances();
+    tl_put_u16(p + 4, (uint16_t)(d > 0xFFFFu ? 0xFFFFu : d));
+    tl_put_u16(p + 6, 0u);
+    tl_put_u64(p + 8, ticks);
+    (void)tl_link_send(link, MSG_DPASS, p, sizeof p);
+    return 0u;
+}
+
 static uint8_t handle(tl_link_t *link, const tl_msg_t *msg)
 {
     switch (msg->type) {
@@ -414,6 +443,8 @@ static uint8_t handle(tl_link_t *link, const tl_msg_t *msg)
         return handle_adopt(link, msg);
     case MSG_CHECK:
         return handle_check(link);
+    case MSG_DPASS:
+        return handle_dpass(link, msg);
     default:
         return TL_ERR_UNKNOWN_TYPE;
     }
