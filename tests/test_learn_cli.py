@@ -31,6 +31,8 @@ def check(r: dict[str, Any]) -> None:
     assert 0 <= r["accuracy"] <= 1 and len(r["accuracy_curve"]) > 1
     assert set(r["baselines"]) >= {"trivial", "knn", "rce", "backprop", "pretrained"}
     assert r["instructions_per_step"]["extract"] > 1e6 and r["instructions_per_step"]["predict"] > 0
+    low, high = r["extract_instructions_range"]  # the extractor takes the same path for every window
+    assert high - low <= 0.01 * low + 2 * r["instructions_granularity"], (low, high)
     ram = r["ram"]
     assert ram["extractor_plus_learner_bytes"] == ram["extractor_arena_bytes"] + ram["learner_pool_bytes"]
 

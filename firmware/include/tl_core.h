@@ -22,6 +22,8 @@
 #define TL_CPACR_CP10_CP11_FULL (0xFu << 20) /* bits 20-23: full access to the FPU */
 
 /* SysTick: 24-bit down counter */
+#define TL_SCB_ICSR   TL_REG32(0xE000ED04u)
+#define TL_SCB_ICSR_PENDSTCLR (1u << 25) /* drops a pending SysTick exception */
 #define TL_SYST_CSR   TL_REG32(0xE000E010u)
 #define TL_SYST_RVR   TL_REG32(0xE000E014u)
 #define TL_SYST_CVR   TL_REG32(0xE000E018u)

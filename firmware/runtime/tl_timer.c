@@ -103,8 +103,17 @@ uint32_t tl_timer_ms(void)
     return g_ms;
 }
 
+/* Stops SysTick and drops its exception if one fell due and is still pending: otherwise a 1 ms tick that
+ * expired just before a measured window would be taken inside it and counted as a wrap of 2^24 ticks. */
+static void systick_stop(void)
+{
+    TL_SYST_CSR = 0u;
+    TL_SCB_ICSR = TL_SCB_ICSR_PENDSTCLR;
+}
+
 uint32_t tl_measure_begin(void)
 {
+    systick_stop();
     g_measure_wraps = 0u;
     g_measuring = 1u;
     g_rx_at_begin = tl_console_rx_count();
@@ -131,6 +140,7 @@ uint64_t tl_measure_end(uint32_t start)
      * E = wraps * 2^24 + ((MAX + 1 - value) mod 2^24). */
     uint64_t ticks = (uint64_t)wraps * (TL_SYST_RELOAD_MAX + 1u) +
                      ((TL_SYST_RELOAD_MAX + 1u - value) & TL_SYST_RELOAD_MAX);
+    systick_stop();
     g_measuring = 0u;
     g_disturbances = tl_console_rx_count() - g_rx_at_begin;
     g_ms += (uint32_t)(ticks / TL_TICKS_PER_MS);

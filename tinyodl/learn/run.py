@@ -299,6 +299,7 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
         "head": round(float(ticks[head_rows, 3].mean()), 1) if head_rows.any() else None,
     }
     step_instr = float(extract.mean() + predict.mean() + learn_i.mean())
+    measured = extract[extract > 0]
     cycles = estimate_cycles(prep.board.cpu, step_instr)
     result: dict[str, Any] = {
         "tinyodl_version": __version__,
@@ -342,6 +343,9 @@ def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelle
         "unknown_rate": round(float(np.mean(unknown)), 4) if unknown else 0.0,
         "instructions_per_step": per_step,
         "instructions_granularity": per_tick,
+        "extract_instructions_range": [round(float(measured.min()), 1), round(float(measured.max()), 1)]
+        if measured.size
+        else None,
         "predict_instructions_per_element": _per_element(records, per_tick, fw.features),
         "distance_pass_instructions_per_element": dpass,
         "learning_step_latency_ms_estimated": round(latency_ms(cycles, prep.board.clock_hz), 4),
