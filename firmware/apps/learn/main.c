@@ -454,5 +454,6 @@ int main(void)
 {
     static const tl_rce_rules_t defaults = {TL_RCE_AGING | TL_RCE_PRUNING, 256u, 0u, POOL};
     (void)reset_learner(&defaults, (dist_t)0, (dist_t)0);
+    (void)TL_MODEL(init)(); /* the params are checked once here, not inside the first measured extraction */
     tl_session_run("learn", handle);
 }
