@@ -1,0 +1,130 @@
+/*
+ * tl_train.c - float32 training primitives (tl_train.h). Dot products run as chains of fused
+ * multiply-adds (one VFMA each on the M4F and M7).
+ */
+#include <math.h>
+
+#include "tl_train.h"
+
+static float dot(const float *a, const float *b, uint32_t n, float acc)
+{
+    for (uint32_t k = 0; k < n; ++k) {
+        acc = fmaf(a[k], b[k], acc);
+    }
+    return acc;
+}
+
+void tl_dense_f32_forward(const float *x, const float *w, const float *b, uint32_t batch, uint32_t in, uint32_t out,
+                          float *y)
+{
+    for (uint32_t r = 0; r < batch; ++r) {
+        for (uint32_t o = 0; o < out; ++o) {
+            y[r * out + o] = dot(x + r * in, w + o * in, in, b[o]);
+        }
+    }
+}
+
+void tl_dense_f32_weight_grad(const float *x, const float *dy, uint32_t batch, uint32_t in, uint32_t out, float *dw,
+                              float *db)
+{
+    for (uint32_t o = 0; o < out; ++o) {
+        float *row = dw + o * in;
+        for (uint32_t i = 0; i < in; ++i) {
+            row[i] = 0.0f;
+        }
+        float bias = 0.0f;
+        for (uint32_t r = 0; r < batch; ++r) {
+            const float g = dy[r * out + o];
+            const float *xr = x + r * in;
+            for (uint32_t i = 0; i < in; ++i) {
+                row[i] = fmaf(g, xr[i], row[i]);
+            }
+            bias += g;
+        }
+        db[o] = bias;
+    }
+}
+
+void tl_dense_f32_input_grad(const float *dy, const float *w, uint32_t batch, uint32_t in, uint32_t out, float *dx)
+{
+    for (uint32_t r = 0; r < batch; ++r) {
+        float *dxr = dx + r * in;
+        for (uint32_t i = 0; i < in; ++i) {
+            dxr[i] = 0.0f;
+        }
+        for (uint32_t o = 0; o < out; ++o) {
+            const float g = dy[r * out + o];
+            const float *wo = w + o * in;
+            for (uint32_t i = 0; i < in; ++i) {
+                dxr[i] = fmaf(g, wo[i], dxr[i]);
+            }
+        }
+    }
+}
+
+void tl_relu_f32_backward(const float *y, const float *dy, uint32_t n, float *dx)
+{
+    for (uint32_t i = 0; i < n; ++i) {
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    }
+}
+
+tl_status_t tl_softmax_xent_f32(const float *logits, const uint8_t *labels, uint32_t batch, uint32_t classes,
+                                float *dlogits, float *loss)
+{
+    if (logits == 0 || labels == 0 || dlogits == 0 || loss == 0) {
+        return TL_STATUS_NULL_ARG;
+    }
+    for (uint32_t r = 0; r < batch; ++r) {
+        if (labels[r] >= classes) {
+            return TL_STATUS_BAD_SHAPE;
+        }
+    }
+    const float inv_batch = 1.0f / (float)batch;
+    float total = 0.0f;
+    for (uint32_t r = 0; r < batch; ++r) {
+        const float *z = logits + r * classes;
+        float *g = dlogits + r * classes;
+        float top = z[0];
+        for (uint32_t c = 1; c < classes; ++c) {
+            top = z[c] > top ? z[c] : top;
+        }
+        float sum = 0.0f;
+        for (uint32_t c = 0; c < classes; ++c) {
+            g[c] = expf(z[c] - top);
+            sum += g[c];
+        }
+        const float inv = 1.0f / sum;
+        for (uint32_t c = 0; c < classes; ++c) {
+            g[c] *= inv;
+        }
+        const float p = g[labels[r]];
+        total -= logf(p > 1e-30f ? p : 1e-30f);
+        g[labels[r]] -= 1.0f;
+        for (uint32_t c = 0; c < classes; ++c) {
+            g[c] *= inv_batch;
+        }
+    }
+    *loss = total * inv_batch;
+    return TL_STATUS_OK;
+}
+
+static int finite(float v)
+{
+    return v - v == 0.0f;
+}
+
+tl_status_t tl_sgd_f32(float *w, const float *g, float *v, uint32_t n, float lr, float momentum, float weight_decay)
+{
+    for (uint32_t i = 0; i < n; ++i) { /* first every new value, checked; nothing written */
+        const float vi = fmaf(momentum, v[i], fmaf(weight_decay, w[i], g[i]));
+        if (!finite(vi) || !finite(fmaf(-lr, vi, w[i]))) {
+            return TL_STATUS_OVERFLOW;
+        }
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+        v[i] = fmaf(momentum, v[i], fmaf(weight_decay, w[i], g[i]));
+        w[i] = fmaf(-lr, v[i], w[i]);
+    }
+    return TL_STATUS_OK;
+}

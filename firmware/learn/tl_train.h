@@ -1,0 +1,40 @@
+/*
+ * tl_train.h - float32 training primitives for the adaptive stage of latent replay (a head of one or two
+ * dense layers trained on the device). tinyodl/learn/train.py is their host reference; the two agree
+ * within its TOLERANCE (the device sums with fused multiply-adds, in its own order).
+ *
+ * Shapes: a batch of `batch` rows; a dense layer maps `in` inputs to `out` outputs with weights w[out][in]
+ * and bias b[out]. Every buffer is the caller's (planned at generation time): nothing is allocated.
+ */
+#ifndef TL_TRAIN_H
+#define TL_TRAIN_H
+
+#include <stdint.h>
+
+#include "tl_kernels.h"
+
+/* y[batch][out] = x[batch][in] w^T + b */
+void tl_dense_f32_forward(const float *x, const float *w, const float *b, uint32_t batch, uint32_t in, uint32_t out,
+                          float *y);
+
+/* dw[out][in] = dy^T x, db[out] = sum over the batch of dy (both overwritten) */
+void tl_dense_f32_weight_grad(const float *x, const float *dy, uint32_t batch, uint32_t in, uint32_t out, float *dw,
+                              float *db);
+
+/* dx[batch][in] = dy[batch][out] w */
+void tl_dense_f32_input_grad(const float *dy, const float *w, uint32_t batch, uint32_t in, uint32_t out, float *dx);
+
+/* dx[i] = y[i] > 0 ? dy[i] : 0 (y: the ReLU's output); dx may be dy */
+void tl_relu_f32_backward(const float *y, const float *dy, uint32_t n, float *dx);
+
+/* The mean cross-entropy of softmax(logits) against labels, and its gradient (softmax - onehot) / batch.
+ * TL_STATUS_BAD_SHAPE for a label outside 0..classes-1 (nothing written). */
+tl_status_t tl_softmax_xent_f32(const float *logits, const uint8_t *labels, uint32_t batch, uint32_t classes,
+                                float *dlogits, float *loss);
+
+/* SGD with momentum and L2 weight decay: v = momentum v + (g + wd w); w = w - lr v. Checks first that every
+ * new value is finite: if one is not (a huge learning rate, NaN in the gradient), nothing is written and
+ * the result is TL_STATUS_OVERFLOW, so the weights before the step are kept. */
+tl_status_t tl_sgd_f32(float *w, const float *g, float *v, uint32_t n, float lr, float momentum, float weight_decay);
+
+#endif /* TL_TRAIN_H */
