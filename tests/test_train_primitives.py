@@ -3,8 +3,12 @@ differentiation, and the C primitives (firmware/learn/tl_train.c) against numpy 
 
 from __future__ import annotations
 
+import ctypes
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +20,7 @@ from tinyodl.learn import train as ref
 from tinyodl.runner import RunOptions, prepare
 
 TOL = ref.TOLERANCE
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def numeric_grad(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
@@ -130,3 +135,56 @@ def test_primitives_on_the_board_equal_numpy(board: str) -> None:
         # a label outside the classes is refused
         dev.load("labels", np.array([9], np.uint8))
         assert dev.run("softmax_xent", 1, 1, 3).status == 2  # TL_STATUS_BAD_SHAPE
+
+
+@pytest.fixture(scope="module")
+def train_lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    if shutil.which("gcc") is None:
+        pytest.skip("no host gcc")
+    out = tmp_path_factory.mktemp("train") / "libtrain.so"
+    learn = ROOT / "firmware" / "learn"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-shared", "-fPIC",
+                    f"-I{learn}", f"-I{ROOT / 'firmware' / 'kernels'}", str(learn / "tl_train.c"), "-lm", "-o",
+                    str(out)], check=True)  # fmt: skip
+    return ctypes.CDLL(str(out))
+
+
+class TinyPropParamsC(ctypes.Structure):
+    _fields_ = [("s_min", ctypes.c_float), ("s_max", ctypes.c_float), ("zeta", ctypes.c_float)]
+
+
+def _ptr(a: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tinyprop_selection_equals_the_reference(train_lib: ctypes.CDLL, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    batch, n_out, n_in = int(rng.integers(1, 9)), int(rng.integers(1, 40)), int(rng.integers(1, 20))
+    params = ref.TinyPropParams()
+    c_params = TinyPropParamsC(params.s_min, params.s_max, params.zeta)
+    state = ref.TinyPropState()
+    e_max = ctypes.c_float(0.0)
+    train_lib.tl_tinyprop_select.restype = ctypes.c_uint32
+    for step in range(40):
+        depth = step % 3
+        dy = (rng.standard_normal((batch, n_out)) * rng.uniform(0.01, 3)).astype(np.float32)
+        if step % 7 == 3:
+            dy[:, : n_out // 2] = dy[:, :1]  # equal scores: ties go to the lower index
+        k_ref, mask_ref = ref.tinyprop_select(dy, state, depth, params)
+        score = np.zeros(n_out, np.float32)
+        mask = np.zeros(n_out, np.uint8)
+        k = train_lib.tl_tinyprop_select(_ptr(dy), batch, n_out, depth, ctypes.byref(c_params), ctypes.byref(e_max),
+                                         _ptr(score), _ptr(mask))  # fmt: skip
+        assert (k, e_max.value) == (k_ref, np.float32(state.e_max)), step
+        np.testing.assert_array_equal(mask.astype(bool), mask_ref)
+        # the masked weight gradient computes the selected rows only, as the full one computes them
+        x = rng.standard_normal((batch, n_in)).astype(np.float32)
+        dw = np.full((n_out, n_in), 7.0, np.float32)
+        db = np.full(n_out, 7.0, np.float32)
+        train_lib.tl_dense_f32_weight_grad_masked(_ptr(x), _ptr(dy), batch, n_in, n_out, _ptr(mask), _ptr(dw),
+                                                  _ptr(db))  # fmt: skip
+        full_dw, full_db = ref.dense_weight_grad(x, dy)
+        np.testing.assert_allclose(dw[mask_ref], full_dw[mask_ref], **TOL)
+        np.testing.assert_allclose(db[mask_ref], full_db[mask_ref], **TOL)
+        assert np.all(dw[~mask_ref] == 7.0) and np.all(db[~mask_ref] == 7.0)

@@ -24,10 +24,13 @@ void tl_dense_f32_forward(const float *x, const float *w, const float *b, uint32
     }
 }
 
-void tl_dense_f32_weight_grad(const float *x, const float *dy, uint32_t batch, uint32_t in, uint32_t out, float *dw,
-                              float *db)
+static void weight_grad_rows(const float *x, const float *dy, uint32_t batch, uint32_t in, uint32_t out,
+                             const uint8_t *mask, float *dw, float *db)
 {
     for (uint32_t o = 0; o < out; ++o) {
+        if (mask != 0 && !mask[o]) {
+            continue;
+        }
         float *row = dw + o * in;
         for (uint32_t i = 0; i < in; ++i) {
             row[i] = 0.0f;
@@ -43,6 +46,18 @@ void tl_dense_f32_weight_grad(const float *x, const float *dy, uint32_t batch, u
         }
         db[o] = bias;
     }
+}
+
+void tl_dense_f32_weight_grad(const float *x, const float *dy, uint32_t batch, uint32_t in, uint32_t out, float *dw,
+                              float *db)
+{
+    weight_grad_rows(x, dy, batch, in, out, 0, dw, db);
+}
+
+void tl_dense_f32_weight_grad_masked(const float *x, const float *dy, uint32_t batch, uint32_t in, uint32_t out,
+                                     const uint8_t *mask, float *dw, float *db)
+{
+    weight_grad_rows(x, dy, batch, in, out, mask, dw, db);
 }
 
 void tl_dense_f32_input_grad(const float *dy, const float *w, uint32_t batch, uint32_t in, uint32_t out, float *dx)
@@ -127,4 +142,50 @@ tl_status_t tl_sgd_f32(float *w, const float *g, float *v, uint32_t n, float lr,
         w[i] = fmaf(-lr, v[i], w[i]);
     }
     return TL_STATUS_OK;
+}
+
+uint32_t tl_tinyprop_select(const float *dy, uint32_t batch, uint32_t out, uint32_t depth,
+                            const tl_tinyprop_params_t *p, float *e_max, float *score, uint8_t *mask)
+{
+    float e = 0.0f;
+    for (uint32_t o = 0; o < out; ++o) {
+        score[o] = 0.0f;
+        mask[o] = 0u;
+    }
+    for (uint32_t r = 0; r < batch; ++r) {
+        for (uint32_t o = 0; o < out; ++o) {
+            const float a = fabsf(dy[r * out + o]);
+            e += a;
+            score[o] += a;
+        }
+    }
+    if (e > *e_max) {
+        *e_max = e;
+    }
+    float zeta_pow = 1.0f;
+    for (uint32_t d = 0; d < depth; ++d) {
+        zeta_pow *= p->zeta;
+    }
+    float bpr;
+    if (*e_max > 0.0f) {
+        const float t = e * (p->s_max - p->s_min) / *e_max;
+        bpr = (p->s_min + t) * zeta_pow;
+    } else {
+        bpr = p->s_min * zeta_pow;
+    }
+    const float scaled = (float)out * bpr;
+    uint32_t k = scaled >= 1.0f ? (uint32_t)scaled : 1u;
+    if (k > out) {
+        k = out;
+    }
+    for (uint32_t n = 0; n < k; ++n) { /* k times the largest remaining score: the first of equals */
+        uint32_t best = out;
+        for (uint32_t o = 0; o < out; ++o) {
+            if (!mask[o] && (best == out || score[o] > score[best])) {
+                best = o;
+            }
+        }
+        mask[best] = 1u;
+    }
+    return k;
 }

@@ -37,4 +37,20 @@ tl_status_t tl_softmax_xent_f32(const float *logits, const uint8_t *labels, uint
  * the result is TL_STATUS_OVERFLOW, so the weights before the step are kept. */
 tl_status_t tl_sgd_f32(float *w, const float *g, float *v, uint32_t n, float lr, float momentum, float weight_decay);
 
+/* ---- TinyProp: sparse back-propagation with a dynamic ratio ----------------------------------------- */
+typedef struct {
+    float s_min, s_max, zeta; /* 0.1, 0.9, 0.5 */
+} tl_tinyprop_params_t;
+
+/* Chooses the k of `out` outputs whose gradients the layer back-propagates and updates: E = sum |dy| (rows
+ * in order), *e_max = max(*e_max, E), BPR = (S_min + E (S_max - S_min) / E_max) zeta^depth,
+ * k = clamp(floor(out BPR), 1, out); the k outputs with the largest summed |dy| (ties: the lower index)
+ * get mask 1. `score` is out floats of scratch. Returns k. */
+uint32_t tl_tinyprop_select(const float *dy, uint32_t batch, uint32_t out, uint32_t depth,
+                            const tl_tinyprop_params_t *p, float *e_max, float *score, uint8_t *mask);
+
+/* tl_dense_f32_weight_grad for the outputs whose mask is 1 only (the other rows are not touched). */
+void tl_dense_f32_weight_grad_masked(const float *x, const float *dy, uint32_t batch, uint32_t in, uint32_t out,
+                                     const uint8_t *mask, float *dw, float *db);
+
 #endif /* TL_TRAIN_H */

@@ -7,6 +7,8 @@ Shapes: a batch of B rows; a dense layer maps I inputs to O outputs with weights
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 # C (fused multiply-adds, its own summation order) against these numpy functions
@@ -50,3 +52,53 @@ def sgd(w: np.ndarray, grad: np.ndarray, velocity: np.ndarray, lr: float, moment
     """SGD with momentum and (L2) weight decay: v = momentum v + (g + wd w); w = w - lr v."""
     v = (np.float32(momentum) * velocity + (grad + np.float32(weight_decay) * w)).astype(np.float32)
     return (w - np.float32(lr) * v).astype(np.float32), v
+
+
+# --- TinyProp: sparse back-propagation with a dynamic ratio (SPEC section 7) ---------------------------
+
+
+@dataclass
+class TinyPropState:
+    """Per dense layer: the running maximum of the summed absolute output gradient."""
+
+    e_max: float = 0.0
+
+
+@dataclass(frozen=True)
+class TinyPropParams:
+    s_min: float = 0.1
+    s_max: float = 0.9
+    zeta: float = 0.5
+
+
+def tinyprop_select(delta: np.ndarray, state: TinyPropState, depth: int,
+                    params: TinyPropParams = TinyPropParams()) -> tuple[int, np.ndarray]:  # fmt: skip
+    """(k, mask): the k of N outputs whose gradients a layer back-propagates and updates.
+
+    E = the sum of |delta| (rows in order, each row's outputs in order, float32), E_max its running maximum,
+    BPR = (S_min + E (S_max - S_min) / E_max) zeta^depth, k = clamp(floor(N BPR), 1, N); the k outputs with
+    the largest summed |delta| over the batch (ties: the lower index). float32 in the device's order."""
+    d = np.abs(delta.astype(np.float32))
+    batch, n = d.shape
+    e = np.float32(0)
+    for r in range(batch):
+        for o in range(n):
+            e = np.float32(e + d[r, o])
+    state.e_max = float(max(np.float32(state.e_max), e))
+    zeta_pow = np.float32(1)
+    for _ in range(depth):
+        zeta_pow = np.float32(zeta_pow * np.float32(params.zeta))
+    s_min, s_max = np.float32(params.s_min), np.float32(params.s_max)
+    if state.e_max > 0:
+        t = np.float32(np.float32(e * np.float32(s_max - s_min)) / np.float32(state.e_max))
+        bpr = np.float32(np.float32(s_min + t) * zeta_pow)
+    else:
+        bpr = np.float32(s_min * zeta_pow)
+    k = int(min(max(int(np.floor(np.float32(np.float32(n) * bpr))), 1), n))
+    score = np.zeros(n, np.float32)
+    for r in range(batch):
+        score = (score + d[r]).astype(np.float32)
+    order = sorted(range(n), key=lambda o: (-float(score[o]), o))
+    mask = np.zeros(n, bool)
+    mask[order[:k]] = True
+    return k, mask
