@@ -315,13 +315,16 @@ def _cmd_learn(args: argparse.Namespace) -> int:
     for name in names:
         load_board(name)
     model, calibration, _ = _model_source(args)
+    args.ram_budget_given = args.ram_budget is not None
+    if args.learner == "replay":
+        return _learn_replay(args, names, model, calibration)
     protocols = [p.strip() for p in args.protocol.split(",") if p.strip()]
     results = []
     for name in names:
         for protocol in protocols:
             opts = LearnOptions(
                 run=RunOptions(sim=args.sim, machine=args.machine, timeout_s=args.timeout),
-                data=args.data, protocol=protocol, ram_budget=args.ram_budget, distance=args.distance,
+                data=args.data, protocol=protocol, ram_budget=args.ram_budget or 16 * 1024, distance=args.distance,
                 r_max=args.r_max, r_min=args.r_min, aging=not args.no_aging, pruning=not args.no_pruning,
                 age_limit=args.age_limit, features_at=args.features_at, calibration=calibration,
                 normalize=args.normalize, limit=args.limit, seed=args.seed if args.elm is None else 0,
@@ -342,6 +345,57 @@ def _cmd_learn(args: argparse.Namespace) -> int:
         plot_curves(results, Path(args.plot))
         err_console.print(f"wrote {args.plot}")
     ok = all(r["matches_reference"] and r["within_ram_cap"] and r["state_check_ok"] for r in results)
+    return 0 if ok else 1
+
+
+def _learn_replay(args: argparse.Namespace, names: list[str], model: Path, calibration: Path | None) -> int:
+    from .learn.replay import ReplayParams
+    from .learn.replay_run import ReplayRunOptions, run_replay
+    from .runner import RunOptions
+
+    if args.protocol not in ("interleaved", "class-incremental"):  # interleaved: the default for TinyRCE
+        raise TinyodlError(f"the replay learner runs the class-incremental protocol, not {args.protocol!r}")
+    try:
+        train = ReplayParams(lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, epochs=args.epochs,
+                             batch=args.batch, tinyprop=args.tinyprop)  # fmt: skip
+    except ValueError as exc:
+        raise TinyodlError(str(exc)) from None
+    results = []
+    for name in names:
+        opts = ReplayRunOptions(
+            run=RunOptions(sim=args.sim, machine=args.machine, timeout_s=args.timeout), data=args.data,
+            first_classes=args.first_classes, ram_budget=args.ram_budget if args.ram_budget_given else 48 * 1024,
+            replay_at=args.features_at, current=args.current, train=train, calibration=calibration,
+            normalize=args.normalize, optimise=args.kernels == "optimised", prefix="elm" if args.elm else None,
+        )  # fmt: skip
+        if args.json:
+            results.append(run_replay(model, name, opts))
+        else:
+            with err_console.status(f"{name}: starting") as status:
+                results.append(run_replay(model, name, opts, status.update))
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    else:
+        for r in results:
+            table = Table(title=f"latent replay on {r['board']} ({r['simulator']} {r['machine']}): {r['data']}, "
+                          "class-incremental")  # fmt: skip
+            for col in ("experience", "classes", "accuracy", "host", "no replay", "train instr", "per step", "est. ms"):
+                table.add_column(col, justify="left" if col == "classes" else "right")
+            for e, ms in zip(r["experiences"], r["time_per_experience_ms_estimated"], strict=True):
+                instr = (f"{e['instructions_training']:,}", f"{e['instructions_per_step']:,.0f}", f"{ms:,.1f}")
+                cells = (e["experience"], ",".join(map(str, e["classes"])), f"{e['accuracy']:.1%}",
+                         f"{e['host_accuracy']:.1%}", f"{e['no_replay_accuracy']:.1%}", *instr)  # fmt: skip
+                table.add_row(*map(str, cells))
+            out_console.print(table)
+            ram = r["ram"]
+            out_console.print(
+                f"joint training (upper bound) {r['joint_accuracy']:.1%}; replay / joint {r['replay_over_joint']:.2f}; "
+                f"device = host reference: {'yes' if r['matches_reference'] else 'NO'} ({r['disagreements']} "
+                f"prediction disagreements); RAM: head and training {ram['head_and_training_bytes']:,} B, current "
+                f"experience {ram['current_store_bytes']:,} B, buffer {ram['buffer_bytes']:,} B "
+                f"({ram['buffer_latents']} latents), frozen-stage arena {ram['frozen_stage_arena_bytes']:,} B"
+            )
+    ok = all(r["matches_reference"] and r["within_ram_cap"] for r in results)
     return 0 if ok else 1
 
 
@@ -599,7 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
     ln.add_argument("--data", default="watch", help="watch (default), basicmotions, or FILE.npz (docs/learn.md)")
     ln.add_argument("--protocol", default="interleaved",
                     help="interleaved (default), shuffled, new-recording, or several, comma-separated")  # fmt: skip
-    ln.add_argument("--ram-budget", type=int, default=16 * 1024, help="learner RAM in bytes (default 16384)")
+    ln.add_argument("--learner", choices=("tinyrce", "replay"), default="tinyrce",
+                    help="tinyrce (default) or replay: latent replay, a head trained by SGD on the device")  # fmt: skip
+    ln.add_argument("--ram-budget", type=int, help="learner RAM in bytes (default 16384; replay: 49152)")
     ln.add_argument("--distance", choices=("l1", "l2"), default="l1", help="l1 (default) or l2 (float32 only)")
     ln.add_argument("--r-max", type=float, help="radius of a new neuron (default: from the data)")
     ln.add_argument("--r-min", type=float, default=0.0, help="no radius shrinks below this (default 0)")
@@ -620,6 +676,14 @@ def build_parser() -> argparse.ArgumentParser:
     ln.add_argument("--kernels", choices=("optimised", "reference"), default="optimised")
     ln.add_argument("--json", action="store_true", help="print the result as JSON")
     ln.add_argument("--plot", help="write the accuracy-over-time curves to this PNG")
+    ln.add_argument("--first-classes", type=int, default=2, help="replay: classes of the first experience (default 2)")
+    ln.add_argument("--epochs", type=int, default=4, help="replay: epochs per experience (default 4)")
+    ln.add_argument("--lr", type=float, default=1e-3, help="replay: SGD learning rate (default 0.001)")
+    ln.add_argument("--momentum", type=float, default=0.9, help="replay: SGD momentum (default 0.9)")
+    ln.add_argument("--weight-decay", type=float, default=5e-4, help="replay: weight decay (default 0.0005)")
+    ln.add_argument("--batch", type=int, default=16, help="replay: minibatch size (default 16)")
+    ln.add_argument("--current", type=int, default=256, help="replay: latents of an experience trained on (256)")
+    ln.add_argument("--tinyprop", action="store_true", help="replay: TinyProp sparse updates")
     _add_elm_options(ln)
     ln.set_defaults(func=_cmd_learn)
 

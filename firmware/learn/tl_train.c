@@ -144,6 +144,31 @@ tl_status_t tl_sgd_f32(float *w, const float *g, float *v, uint32_t n, float lr,
     return TL_STATUS_OK;
 }
 
+tl_status_t tl_sgd_f32_rows(float *w, const float *g, float *v, uint32_t rows, uint32_t cols, const uint8_t *mask,
+                            float lr, float momentum, float weight_decay, int apply)
+{
+    for (uint32_t r = 0; r < rows; ++r) {
+        if (mask != 0 && !mask[r]) {
+            continue;
+        }
+        const uint32_t at = r * cols;
+        if (!apply) {
+            for (uint32_t c = 0; c < cols; ++c) {
+                const float vi = fmaf(momentum, v[at + c], fmaf(weight_decay, w[at + c], g[at + c]));
+                if (!finite(vi) || !finite(fmaf(-lr, vi, w[at + c]))) {
+                    return TL_STATUS_OVERFLOW;
+                }
+            }
+            continue;
+        }
+        for (uint32_t c = 0; c < cols; ++c) {
+            v[at + c] = fmaf(momentum, v[at + c], fmaf(weight_decay, w[at + c], g[at + c]));
+            w[at + c] = fmaf(-lr, v[at + c], w[at + c]);
+        }
+    }
+    return TL_STATUS_OK;
+}
+
 uint32_t tl_tinyprop_select(const float *dy, uint32_t batch, uint32_t out, uint32_t depth,
                             const tl_tinyprop_params_t *p, float *e_max, float *score, uint8_t *mask)
 {

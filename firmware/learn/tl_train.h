@@ -37,6 +37,12 @@ tl_status_t tl_softmax_xent_f32(const float *logits, const uint8_t *labels, uint
  * the result is TL_STATUS_OVERFLOW, so the weights before the step are kept. */
 tl_status_t tl_sgd_f32(float *w, const float *g, float *v, uint32_t n, float lr, float momentum, float weight_decay);
 
+/* SGD as above over the rows of a rows x cols matrix whose mask is 1 (mask NULL: every row). With apply 0
+ * it only checks that every new value would be finite (TL_STATUS_OVERFLOW if not) and writes nothing, so a
+ * caller can check all its tensors before it changes any. */
+tl_status_t tl_sgd_f32_rows(float *w, const float *g, float *v, uint32_t rows, uint32_t cols, const uint8_t *mask,
+                            float lr, float momentum, float weight_decay, int apply);
+
 /* ---- TinyProp: sparse back-propagation with a dynamic ratio ----------------------------------------- */
 typedef struct {
     float s_min, s_max, zeta; /* 0.1, 0.9, 0.5 */

@@ -76,3 +76,104 @@ class ReplayBuffer:
         """Latents held per label."""
         values, counts = np.unique(self.labels[: self.count], return_counts=True)
         return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+
+@dataclass(frozen=True)
+class ReplayParams:
+    """The adaptive stage's training (SPEC section 7's reference settings as defaults)."""
+
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    epochs: int = 4
+    batch: int = 16
+    replay: bool = True  # False: no replay (the forgetting baseline)
+    tinyprop: bool = False
+    seed: int = 0x2545F491  # minibatch order (xorshift32), never 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or not 1 <= self.batch <= 64 or self.seed == 0:
+            raise ValueError("need epochs >= 1, 1 <= batch <= 64 and a nonzero seed")
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """(q - zero_point) * scale in float32, as the device computes it."""
+    return (np.asarray(q, np.int32) - zero_point).astype(np.float32) * np.float32(scale)
+
+
+@dataclass
+class HeadLearner:
+    """A dense softmax head over int8 latents, trained experience by experience with latent replay.
+
+    Per experience: the current latents and (with replay) the buffer's form the pool; each epoch visits the
+    pool in an xorshift32 Fisher-Yates order in minibatches of `batch` (the last one shorter): dequantize,
+    forward, softmax cross-entropy, weight gradient, SGD with momentum and weight decay (with TinyProp: the
+    selected outputs' rows only). Then the buffer takes its share of the experience."""
+
+    w: np.ndarray  # (classes, features) float32
+    b: np.ndarray  # (classes,)
+    scale: float
+    zero_point: int
+    buffer: ReplayBuffer
+    params: ReplayParams = field(default_factory=ReplayParams)
+
+    def __post_init__(self) -> None:
+        self.w = self.w.astype(np.float32).copy()
+        self.b = self.b.astype(np.float32).copy()
+        self.vw = np.zeros_like(self.w)
+        self.vb = np.zeros_like(self.b)
+        self.state = self.params.seed
+        from .train import TinyPropState
+
+        self.tinyprop_state = TinyPropState()
+        self.steps = 0
+        self.rows_updated = 0
+
+    def order(self, n: int) -> list[int]:
+        idx = list(range(n))
+        for i in range(n - 1, 0, -1):
+            self.state = xorshift32(self.state)
+            j = self.state % (i + 1)
+            idx[i], idx[j] = idx[j], idx[i]
+        return idx
+
+    def train_experience(self, latents: np.ndarray, labels: np.ndarray) -> float:
+        """Returns the mean loss of the last epoch; ValueError when a step would make a weight non-finite
+        (the weights before that step are kept, as on the device)."""
+        from . import train as t
+
+        p = self.params
+        pool_x, pool_y = latents, labels
+        if p.replay and self.buffer.count:
+            pool_x = np.concatenate([latents, self.buffer.latents[: self.buffer.count]])
+            pool_y = np.concatenate([labels, self.buffer.labels[: self.buffer.count]])
+        loss_sum, batches = 0.0, 0
+        for _ in range(p.epochs):
+            loss_sum, batches = 0.0, 0
+            order = self.order(len(pool_y))
+            for s in range(0, len(order), p.batch):
+                rows = order[s : s + p.batch]
+                x = dequantize(pool_x[rows], self.scale, self.zero_point)
+                z = t.dense_forward(x, self.w, self.b)
+                loss, dz = t.softmax_xent(z, pool_y[rows].astype(np.int64))
+                if p.tinyprop:
+                    _, mask = t.tinyprop_select(dz, self.tinyprop_state, 0)
+                else:
+                    mask = np.ones(len(self.b), bool)
+                gw, gb = t.dense_weight_grad(x, dz)
+                w, vw = t.sgd(self.w[mask], gw[mask], self.vw[mask], p.lr, p.momentum, p.weight_decay)
+                b, vb = t.sgd(self.b[mask], gb[mask], self.vb[mask], p.lr, p.momentum, p.weight_decay)
+                if not (np.all(np.isfinite(w)) and np.all(np.isfinite(vw)) and np.all(np.isfinite(b))
+                        and np.all(np.isfinite(vb))):  # fmt: skip
+                    raise ValueError(f"training step {self.steps} would make a weight non-finite")
+                self.w[mask], self.vw[mask], self.b[mask], self.vb[mask] = w, vw, b, vb
+                self.steps += 1
+                self.rows_updated += int(mask.sum())
+                loss_sum += loss
+                batches += 1
+        self.buffer.end_experience(latents, labels.astype(np.uint8))
+        return loss_sum / max(batches, 1)
+
+    def predict(self, latents: np.ndarray) -> np.ndarray:
+        x = dequantize(latents, self.scale, self.zero_point)
+        return np.argmax(x @ self.w.T + self.b, axis=1)

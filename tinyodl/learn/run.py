@@ -117,16 +117,18 @@ def quantize_inputs(graph: Graph, x: np.ndarray) -> np.ndarray:
     return flat.astype(np.float32)
 
 
-def reference_outputs(fw: LearnerFirmware, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The numpy reference's features and, with a head, its predicted classes."""
+def reference_outputs(
+    graph: Graph, feature_tensor: str, head: bool, xq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The numpy reference's features and, with a head (the graph's output after them), its classes."""
     feats, heads = [], []
-    out = fw.graph.outputs[0]
+    out = graph.outputs[0]
     for x in xq:
-        r = run_graph(fw.graph, x)
-        feats.append(r[fw.feature_tensor].reshape(-1))
-        if fw.head_classes:
+        r = run_graph(graph, x)
+        feats.append(r[feature_tensor].reshape(-1))
+        if head:
             heads.append(int(np.argmax(r[out].reshape(-1))))
-    return np.stack(feats), (np.array(heads) if fw.head_classes else None)
+    return np.stack(feats), (np.array(heads) if head else None)
 
 
 def auto_r_max(features: np.ndarray, y: np.ndarray, int8: bool, l2: bool, seed: int, sample: int = 300) -> float:
@@ -186,12 +188,14 @@ def run_learn(model_path: Path, board_name: str, opts: LearnOptions, progress: P
 
     progress("host reference: features of the held-out users")
     xq = quantize_inputs(fw.graph, learning.x)
-    ref_features, head_pred = reference_outputs(fw, xq)
+    ref_features, head_pred = reference_outputs(fw.graph, fw.feature_tensor, fw.head_classes > 0, xq)
     others = data.others
     if len(others.y):
         rng = np.random.default_rng(opts.seed)
         pick = rng.permutation(len(others.y))[:300]
-        calib_features, _ = reference_outputs(fw, quantize_inputs(fw.graph, others.x[pick]))
+        calib_features, _ = reference_outputs(
+            fw.graph, fw.feature_tensor, False, quantize_inputs(fw.graph, others.x[pick])
+        )
         calib_y = others.y[pick]
     else:
         calib_features, calib_y = ref_features, learning.y

@@ -1,0 +1,216 @@
+"""`tinyodl learn --learner replay --protocol class-incremental`: latent replay on a simulated board.
+
+data -> normalisation -> the frozen int8 stage up to the replay layer -> the replay firmware (stage, float32
+head trained on the device, int8 replay buffer) -> build -> simulator -> per experience: its windows through
+the frozen stage into the device's current store, training on the device, the buffer's update -> the
+held-out windows of every class seen so far predicted on the device -> the host reference (the same
+training in numpy on the same latents), no replay (forgetting) and joint training (the upper bound).
+
+The training stream is the users that are not held out (for the watch set, subjects 1-8); the held-out
+users' windows are the test split. The head starts from a seeded random initialisation: the first
+experience holds `first_classes` classes, then one class arrives per experience.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..apps.protocol import close_session, open_session
+from ..apps.replay import ReplayDriver
+from ..datasets.labelled import Labelled, load_labelled
+from ..errors import RunError, TinyodlError
+from ..measure import CPI_SOURCE, estimate_cycles, latency_ms
+from ..runner import Progress, RunOptions, prepare, quiet
+from .firmware import import_for_learning, replay_bytes, replay_firmware
+from .replay import HeadLearner, ReplayBuffer, ReplayParams
+from .run import normalise, quantize_inputs, reference_outputs
+
+WEIGHT_RTOL, WEIGHT_ATOL = 1e-3, 1e-4  # device (FMA chains) against numpy, after whole experiences
+
+
+@dataclass(frozen=True)
+class ReplayRunOptions:
+    run: RunOptions = field(default_factory=RunOptions)
+    data: str = "watch"
+    first_classes: int = 2
+    ram_budget: int = 48 * 1024
+    replay_at: str | None = None
+    current: int = 256  # latents of one experience the device trains on (evenly spaced)
+    eval_per_class: int = 30  # held-out windows per class predicted after each experience
+    train: ReplayParams = field(default_factory=ReplayParams)
+    init_seed: int = 0
+    calibration: Path | None = None
+    normalize: str | None = None
+    optimise: bool = True
+    prefix: str | None = None
+
+
+def evenly(indices: np.ndarray, count: int) -> np.ndarray:
+    if len(indices) <= count:
+        return indices
+    return indices[np.linspace(0, len(indices) - 1, count).astype(int)]
+
+
+def _splits(data: Labelled) -> tuple[Labelled, Labelled]:
+    """(training stream, test split): the users not held out and the held-out ones; with one user, every
+    fifth recording is the test split."""
+    if len(data.others.y) and len(data.learning.y):
+        return data.others, data.learning
+    test = np.isin(data.group, np.unique(data.group)[::5])
+    return data.select(~test), data.select(test)
+
+
+def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progress: Progress = quiet) -> dict[str, Any]:
+    t_start = time.monotonic()
+    data = load_labelled(opts.data)
+    how = opts.normalize or ("none" if opts.data.endswith(".npz") else "std")
+    data = normalise(data, how)
+    train_set, test_set = _splits(data)
+    classes = int(max(train_set.y.max(), test_set.y.max())) + 1
+    if not 1 <= opts.first_classes < classes:
+        raise TinyodlError(f"--first-classes must be 1..{classes - 1} for {classes} classes")
+    inner = import_for_learning(Path(model_path), opts.calibration)
+    fw = replay_firmware(inner, board_name, opts.ram_budget, opts.replay_at, opts.prefix or Path(model_path).stem,
+                         classes, opts.current, opts.train.batch, opts.optimise)  # fmt: skip
+    experiences = [list(range(opts.first_classes))] + [[c] for c in range(opts.first_classes, classes)]
+    chosen = [evenly(np.flatnonzero(np.isin(train_set.y, e)), fw.current) for e in experiences]
+    tests = np.concatenate([evenly(np.flatnonzero(test_set.y == c), opts.eval_per_class) for c in range(classes)])
+
+    progress("host reference: latents")
+    train_rows = np.concatenate(chosen)
+    xq_train = quantize_inputs(fw.graph, train_set.x[train_rows])
+    xq_test = quantize_inputs(fw.graph, test_set.x[tests])
+    lat_train = dict(zip(train_rows.tolist(), reference_outputs(fw.graph, fw.feature_tensor, False, xq_train)[0],
+                         strict=True))  # fmt: skip
+    lat_test, _ = reference_outputs(fw.graph, fw.feature_tensor, False, xq_test)
+    lat_test = lat_test.astype(np.int8)
+    rng = np.random.default_rng(opts.init_seed)
+    w0 = (rng.standard_normal((classes, fw.features)) * 0.01).astype(np.float32)
+    b0 = np.zeros(classes, np.float32)
+
+    def learner(params: ReplayParams) -> HeadLearner:
+        return HeadLearner(w0, b0, fw.scale, fw.zero_point, ReplayBuffer(fw.buffer, fw.features), params)
+
+    host, no_replay = learner(opts.train), learner(replace(opts.train, replay=False))
+    prep = prepare(board_name, fw.app, opts.run, progress, spec=fw.spec)
+    per_tick = prep.placement.counter.instructions_per_tick
+    rows: list[dict[str, Any]] = []
+    latent_mismatches = 0
+    t_run = time.monotonic()
+    with prep.simulator.session(prep.placement, prep.elf, max(opts.run.timeout_s, 3600.0)) as sess:
+        open_session(sess, "replay")
+        drv = ReplayDriver(sess)
+        info = drv.info()
+        if (info.features, info.classes, info.buffer) != (fw.features, classes, fw.buffer):
+            raise RunError(f"the firmware's learner ({info}) is not the generated one", sess.log())
+        drv.params(opts.train)
+        drv.load_head(w0, b0)
+        for e, (exp_classes, picked) in enumerate(zip(experiences, chosen, strict=True)):
+            frozen_ticks = []
+            for n, i in enumerate(picked):
+                if n % 64 == 0:
+                    progress(f"{board_name}: experience {e + 1}/{len(experiences)}, window {n + 1}/{len(picked)}")
+                drv.window(quantize_inputs(fw.graph, train_set.x[i : i + 1])[0].tobytes())
+                frozen_ticks.append(drv.add(int(train_set.y[i])))
+            progress(f"{board_name}: experience {e + 1}/{len(experiences)}: training on the device")
+            reply = drv.train()
+            if reply.status != 0:
+                raise RunError(f"training on the device stopped with status {reply.status} (4: a step would have "
+                               "made a weight non-finite; the weights before it are kept)", sess.log())  # fmt: skip
+            lat = np.stack([lat_train[int(i)] for i in picked]).astype(np.int8)
+            host_loss = host.train_experience(lat, train_set.y[picked])
+            no_replay.train_experience(lat, train_set.y[picked])
+            seen = sorted(c for ex in experiences[: e + 1] for c in ex)
+            mask = np.isin(test_set.y[tests], seen)
+            device_pred, head_ticks = [], []
+            for j in np.flatnonzero(mask):
+                label, latent, _, head = drv.predict(lat_test[j])
+                device_pred.append(label)
+                head_ticks.append(head)
+            truth = test_set.y[tests][mask]
+            host_pred = host.predict(lat_test[mask])
+            w_dev, b_dev = drv.head(classes, fw.features)
+            rows.append({
+                "experience": e + 1, "classes": exp_classes, "seen": seen, "windows": len(picked),
+                "accuracy": round(float(np.mean(np.array(device_pred) == truth)), 4),
+                "host_accuracy": round(float(np.mean(host_pred == truth)), 4),
+                "no_replay_accuracy": round(float(np.mean(no_replay.predict(lat_test[mask]) == truth)), 4),
+                "prediction_disagreements": int(np.sum(np.array(device_pred) != host_pred)),
+                "max_weight_difference": float(max(np.abs(w_dev - host.w).max(), np.abs(b_dev - host.b).max())),
+                "weights_match": bool(np.allclose(w_dev, host.w, rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL)
+                                      and np.allclose(b_dev, host.b, rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL)),  # fmt: skip
+                "loss": round(reply.loss, 5), "host_loss": round(host_loss, 5), "steps": reply.steps,
+                "rows_updated": reply.rows_updated, "buffer_count": reply.buffer_count,
+                "instructions_training": round(reply.train_ticks * per_tick),
+                "instructions_per_step": round(reply.train_ticks * per_tick / max(reply.steps, 1), 1),
+                "instructions_per_epoch": round(reply.train_ticks * per_tick / opts.train.epochs),
+                "instructions_buffer_update": round(reply.buffer_ticks * per_tick),
+                "instructions_frozen_stage": round(float(np.mean(frozen_ticks)) * per_tick, 1),
+                "instructions_head_inference": round(float(np.mean(head_ticks)) * per_tick, 1) if head_ticks else None,
+            })  # fmt: skip
+        stats = close_session(sess)
+    run_s = time.monotonic() - t_run
+    joint = learner(replace(opts.train, replay=False))
+    all_lat = np.concatenate([np.stack([lat_train[int(i)] for i in p]) for p in chosen]).astype(np.int8)
+    joint.train_experience(all_lat, train_set.y[np.concatenate(chosen)])
+    joint_acc = float(np.mean(joint.predict(lat_test) == test_set.y[tests]))
+    head_b, store_b, buf_b = replay_bytes(fw.features, classes, fw.batch, fw.current, fw.buffer)
+    last = rows[-1]
+    time_per_exp = [latency_ms(estimate_cycles(prep.board.cpu, r["instructions_training"] + r["windows"]
+                                               * r["instructions_frozen_stage"]), prep.board.clock_hz)
+                    for r in rows]  # fmt: skip
+    return {
+        "tinyodl_version": __version__,
+        "learner": "replay",
+        "model": str(model_path),
+        "board": board_name,
+        "core": prep.board.cpu,
+        "clock_hz": prep.board.clock_hz,
+        "simulator": prep.placement.simulator,
+        "machine": prep.placement.machine,
+        "image": prep.placement.image,
+        "data": data.name,
+        "protocol": "class-incremental",
+        "experiences": rows,
+        "accuracy": last["accuracy"],
+        "accuracy_per_experience": [r["accuracy"] for r in rows],
+        "no_replay_accuracy": last["no_replay_accuracy"],
+        "joint_accuracy": round(joint_acc, 4),
+        "replay_over_joint": round(last["accuracy"] / joint_acc, 4) if joint_acc else None,
+        "matches_reference": all(r["weights_match"] for r in rows),
+        "disagreements": sum(r["prediction_disagreements"] for r in rows),
+        "latent_mismatches": latent_mismatches,
+        "train": {
+            "lr": opts.train.lr,
+            "momentum": opts.train.momentum,
+            "weight_decay": opts.train.weight_decay,
+            "epochs": opts.train.epochs,
+            "batch": opts.train.batch,
+            "tinyprop": opts.train.tinyprop,
+        },  # fmt: skip
+        "ram": {
+            "head_and_training_bytes": head_b,
+            "current_store_bytes": store_b,
+            "buffer_bytes": buf_b,
+            "buffer_latents": fw.buffer,
+            "current_latents": fw.current,
+            "learner_bytes": head_b + store_b + buf_b,
+            "frozen_stage_arena_bytes": fw.lowered.plan.arena_bytes,
+            "stack_peak_bytes": stats.stack_peak_bytes,
+            "static_ram_bytes": prep.sizes.static_ram_bytes,
+        },  # fmt: skip
+        "ram_cap_bytes": opts.ram_budget,
+        "within_ram_cap": head_b + store_b + buf_b <= opts.ram_budget,
+        "flash_bytes": prep.sizes.flash_bytes,
+        "instructions_granularity": per_tick,
+        "time_per_experience_ms_estimated": [round(t, 2) for t in time_per_exp],
+        "estimate_model": CPI_SOURCE,
+        "run_seconds": round(run_s, 2),
+        "total_seconds": round(time.monotonic() - t_start, 2),
+    }
