@@ -662,7 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
     ln.add_argument("--no-aging", action="store_true", help="plain RCE: no aging")
     ln.add_argument("--no-pruning", action="store_true", help="plain RCE: a full pool drops new neurons")
     ln.add_argument("--age-limit", type=int, default=0, help="prune neurons older than this (1/256 steps; 0: never)")
-    ln.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
+    ln.add_argument("--features-at", "--replay-at", dest="features_at",
+                    help="tensor or op name to cut at, for replay the replay layer (default: head input)")  # fmt: skip
     ln.add_argument("--calibration", help="Keras models: .npz of calibration inputs for an int8 conversion")
     ln.add_argument(
         "--normalize",
