@@ -156,7 +156,7 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
             })  # fmt: skip
         stats = close_session(sess)
     run_s = time.monotonic() - t_run
-    joint = learner(replace(opts.train, replay=False))
+    joint = learner(replace(opts.train, replay=False, tinyprop=False))  # the upper bound: full training
     all_lat = np.concatenate([np.stack([lat_train[int(i)] for i in p]) for p in chosen]).astype(np.int8)
     joint.train_experience(all_lat, train_set.y[np.concatenate(chosen)])
     joint_acc = float(np.mean(joint.predict(lat_test) == test_set.y[tests]))
