@@ -28,6 +28,11 @@ typedef uint8_t (*tl_app_handler_t)(tl_link_t *link, const tl_msg_t *msg);
 
 void tl_session_run(const char *app_name, tl_app_handler_t handler) __attribute__((noreturn));
 
+/* An upload into dst[0..size): the message is a u32 byte offset, then the data. Copies it and replies with
+ * the message's own type and one status byte 0; returns TL_ERR_BAD_LENGTH / TL_ERR_BAD_ARGUMENT (nothing
+ * copied) when the header is missing or the data would not fit. */
+uint8_t tl_session_upload(tl_link_t *link, const tl_msg_t *msg, uint8_t *dst, uint32_t size);
+
 /* Little-endian helpers for payloads (unaligned-safe). */
 static inline uint16_t tl_get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t tl_get_u32(const uint8_t *p)

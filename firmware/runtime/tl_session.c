@@ -113,6 +113,22 @@ void tl_session_run(const char *app_name, tl_app_handler_t handler)
     }
 }
 
+uint8_t tl_session_upload(tl_link_t *link, const tl_msg_t *msg, uint8_t *dst, uint32_t size)
+{
+    if (msg->len < 4u) {
+        return TL_ERR_BAD_LENGTH;
+    }
+    const uint32_t offset = tl_get_u32(msg->data);
+    const uint32_t count = msg->len - 4u;
+    if (offset > size || count > size - offset) {
+        return TL_ERR_BAD_ARGUMENT;
+    }
+    memcpy(dst + offset, msg->data + 4, count);
+    const uint8_t ok = 0u;
+    (void)tl_link_send(link, msg->type, &ok, 1u);
+    return 0u;
+}
+
 void tl_on_fault(const tl_fault_info_t *info)
 {
     if (!g_link_ready) {

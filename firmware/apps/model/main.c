@@ -48,18 +48,7 @@ static uint8_t handle_info(tl_link_t *link)
 
 static uint8_t handle_input(tl_link_t *link, const tl_msg_t *msg)
 {
-    if (msg->len < 4u) {
-        return TL_ERR_BAD_LENGTH;
-    }
-    uint32_t offset = tl_get_u32(msg->data);
-    uint32_t count = msg->len - 4u;
-    if (offset > TL_MODEL_INPUT_BYTES || count > TL_MODEL_INPUT_BYTES - offset) {
-        return TL_ERR_BAD_ARGUMENT;
-    }
-    memcpy(TL_MODEL(input)() + offset, msg->data + 4, count);
-    uint8_t ok = 0u;
-    (void)tl_link_send(link, MSG_INPUT, &ok, 1u);
-    return 0u;
+    return tl_session_upload(link, msg, TL_MODEL(input)(), TL_MODEL_INPUT_BYTES);
 }
 
 static uint8_t handle_invoke(tl_link_t *link, const tl_msg_t *msg)

@@ -173,17 +173,7 @@ static uint8_t handle_load(tl_link_t *link, const tl_msg_t *msg)
 
 static uint8_t handle_window(tl_link_t *link, const tl_msg_t *msg)
 {
-    if (msg->len < 4u) {
-        return TL_ERR_BAD_LENGTH;
-    }
-    const uint32_t offset = tl_get_u32(msg->data), count = msg->len - 4u;
-    if (offset > TL_MODEL_INPUT_BYTES || count > TL_MODEL_INPUT_BYTES - offset) {
-        return TL_ERR_BAD_ARGUMENT;
-    }
-    memcpy(TL_MODEL(input)() + offset, msg->data + 4, count);
-    uint8_t ok = 0u;
-    (void)tl_link_send(link, MSG_WINDOW, &ok, 1u);
-    return 0u;
+    return tl_session_upload(link, msg, TL_MODEL(input)(), TL_MODEL_INPUT_BYTES);
 }
 
 static uint8_t handle_add(tl_link_t *link, const tl_msg_t *msg)
