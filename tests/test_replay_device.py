@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ROOT, needs_arm_gcc, needs_qemu, needs_tf
+from conftest import ROOT, needs_arm_gcc, needs_qemu, needs_renode, needs_tf
 
 from tinyodl.learn.replay import HeadLearner, ReplayBuffer, ReplayParams
 
@@ -67,3 +67,14 @@ def test_host_learner_keeps_the_weights_before_a_non_finite_step() -> None:
     with pytest.raises(ValueError, match="non-finite"):
         h.train_experience(rng.integers(-100, 100, (5, 4)).astype(np.int8), np.array([0, 1, 2, 0, 1]))
     np.testing.assert_array_equal(h.w, w)
+
+
+def test_class_incremental_on_renode(har_tflite: dict[str, Path]) -> None:
+    if needs_renode.args[0]:  # type: ignore[attr-defined]
+        pytest.skip(needs_renode.kwargs["reason"])  # type: ignore[attr-defined]
+    proc = learn(str(har_tflite["int8"]), "--board", "nucleo-h743zi", "--data", "basicmotions", "--sim", "renode",
+                 "--epochs", "2", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    assert r["simulator"] == "renode" and r["instructions_granularity"] == 1.0
+    assert r["matches_reference"] and r["disagreements"] == 0
