@@ -78,3 +78,19 @@ def test_class_incremental_on_renode(har_tflite: dict[str, Path]) -> None:
     r = json.loads(proc.stdout)
     assert r["simulator"] == "renode" and r["instructions_granularity"] == 1.0
     assert r["matches_reference"] and r["disagreements"] == 0
+
+
+def test_new_recording_personalisation(har_tflite: dict[str, Path]) -> None:
+    """TinyRCE's new-recording protocol for latent replay: each recording predicted with the state before it,
+    then learned with replay; the device's latents and weights equal the reference's."""
+    proc = learn(str(har_tflite["int8"]), "--board", "nucleo-l476rg", "--data", "basicmotions", "--protocol",
+                 "new-recording", "--head-init", "seed", "--epochs", "2", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    assert r["protocol"] == "new-recording" and r["windows"] == 40
+    assert r["matches_reference"] and r["latent_mismatches"] == 0 and r["disagreements"] == 0
+    assert 0 <= r["accuracy"] <= 1 and 0 <= r["pretrained_accuracy"] <= 1
+    # the model's own head cannot start a head over other classes: one line
+    proc = learn(str(har_tflite["int8"]), "--board", "nucleo-l476rg", "--data", "basicmotions", "--protocol",
+                 "new-recording")  # fmt: skip
+    assert proc.returncode == 2 and "the model's head has 7 outputs, the data 4 classes" in proc.stderr

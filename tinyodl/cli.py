@@ -350,11 +350,13 @@ def _cmd_learn(args: argparse.Namespace) -> int:
 
 def _learn_replay(args: argparse.Namespace, names: list[str], model: Path, calibration: Path | None) -> int:
     from .learn.replay import ReplayParams
-    from .learn.replay_run import ReplayRunOptions, run_replay
+    from .learn.replay_run import ReplayRunOptions, run_personalise, run_replay
     from .runner import RunOptions
 
-    if args.protocol not in ("interleaved", "class-incremental"):  # interleaved: the default for TinyRCE
-        raise TinyodlError(f"the replay learner runs the class-incremental protocol, not {args.protocol!r}")
+    protocol = "class-incremental" if args.protocol == "interleaved" else args.protocol  # interleaved: TinyRCE's
+    if protocol not in ("class-incremental", "new-recording"):
+        raise TinyodlError(f"the replay learner runs class-incremental or new-recording, not {args.protocol!r}")
+    head_init = args.head_init or ("seed" if protocol == "class-incremental" else "trained")
     try:
         train = ReplayParams(lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, epochs=args.epochs,
                              batch=args.batch, tinyprop=args.tinyprop)  # fmt: skip
@@ -367,14 +369,25 @@ def _learn_replay(args: argparse.Namespace, names: list[str], model: Path, calib
             first_classes=args.first_classes, ram_budget=args.ram_budget if args.ram_budget_given else 48 * 1024,
             replay_at=args.features_at, current=args.current, train=train, calibration=calibration,
             normalize=args.normalize, optimise=args.kernels == "optimised", prefix="elm" if args.elm else None,
+            head_init=head_init, protocol=protocol,
         )  # fmt: skip
+        run = run_replay if protocol == "class-incremental" else run_personalise
         if args.json:
-            results.append(run_replay(model, name, opts))
+            results.append(run(model, name, opts))
         else:
             with err_console.status(f"{name}: starting") as status:
-                results.append(run_replay(model, name, opts, status.update))
+                results.append(run(model, name, opts, status.update))
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    elif protocol == "new-recording":
+        for r in results:
+            out_console.print(
+                f"latent replay on {r['board']} ({r['simulator']} {r['machine']}), {r['data']}, new-recording, users "
+                f"{', '.join(map(str, r['users']))}: {r['accuracy']:.1%} (host reference {r['host_accuracy']:.1%}, "
+                f"no replay {r['no_replay_accuracy']:.1%}, the pretrained head alone {r['pretrained_accuracy']:.1%}); "
+                f"device = host reference: {'yes' if r['matches_reference'] else 'NO'} ({r['disagreements']} "
+                f"prediction disagreements, weights within {r['max_weight_difference']:.1e})"
+            )
     else:
         for r in results:
             table = Table(title=f"latent replay on {r['board']} ({r['simulator']} {r['machine']}): {r['data']}, "
@@ -685,6 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     ln.add_argument("--batch", type=int, default=16, help="replay: minibatch size (default 16)")
     ln.add_argument("--current", type=int, default=256, help="replay: latents of an experience trained on (256)")
     ln.add_argument("--tinyprop", action="store_true", help="replay: TinyProp sparse updates")
+    ln.add_argument("--head-init", choices=("seed", "trained"),
+                    help="replay: the head's start, seeded random or the model's own (default: seed for "
+                    "class-incremental, trained for new-recording)")  # fmt: skip
     _add_elm_options(ln)
     ln.set_defaults(func=_cmd_learn)
 

@@ -74,9 +74,11 @@ class ReplayDriver:
         for offset in range(0, len(data), CHUNK):
             self._ask(MSG_WINDOW, struct.pack("<I", offset) + data[offset : offset + CHUNK])
 
-    def add(self, label: int) -> int:
-        """The window joins the current experience; returns the frozen stage's ticks."""
-        _, _, _, ticks = struct.unpack("<BBHQ", self._ask(MSG_RADD, bytes([label])))
+    def add(self, label: int, latent: np.ndarray | None = None) -> int:
+        """The window's latent (or a latent the device gave before) joins the current experience; returns
+        the frozen stage's ticks (0 for a given latent)."""
+        extra = b"" if latent is None else np.ascontiguousarray(latent, np.int8).tobytes()
+        _, _, _, ticks = struct.unpack("<BBHQ", self._ask(MSG_RADD, bytes([label]) + extra))
         return int(ticks)
 
     def train(self) -> TrainReply:

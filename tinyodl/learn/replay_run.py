@@ -25,6 +25,7 @@ from ..apps.protocol import close_session, open_session
 from ..apps.replay import ReplayDriver
 from ..datasets.labelled import Labelled, load_labelled
 from ..errors import RunError, TinyodlError
+from ..ir import FullyConnected, Graph, Reshape
 from ..measure import CPI_SOURCE, estimate_cycles, latency_ms
 from ..runner import Progress, RunOptions, prepare, quiet
 from .firmware import import_for_learning, replay_bytes, replay_firmware
@@ -45,6 +46,8 @@ class ReplayRunOptions:
     eval_per_class: int = 30  # held-out windows per class predicted after each experience
     train: ReplayParams = field(default_factory=ReplayParams)
     init_seed: int = 0
+    head_init: str = "seed"  # "seed": small seeded random weights; "trained": the model's own head
+    protocol: str = "class-incremental"  # or "new-recording": personalisation on the held-out users
     calibration: Path | None = None
     normalize: str | None = None
     optimise: bool = True
@@ -55,6 +58,47 @@ def evenly(indices: np.ndarray, count: int) -> np.ndarray:
     if len(indices) <= count:
         return indices
     return indices[np.linspace(0, len(indices) - 1, count).astype(int)]
+
+
+def trained_head(graph: Graph, feature_tensor: str, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The model's own dense head after the replay layer, as float32 (W, b)."""
+    aliases = {feature_tensor}
+    for op in graph.ops:
+        if isinstance(op, Reshape) and op.inputs[0] in aliases:
+            aliases.add(op.outputs[0])
+    fc = next((op for op in graph.ops if isinstance(op, FullyConnected) and op.inputs[0] in aliases), None)
+    if fc is None:
+        raise TinyodlError(f"--head-init trained: no dense layer reads {feature_tensor} in {graph.name}")
+    x, w = graph.tensors[fc.inputs[0]], graph.tensors[fc.inputs[1]]
+    if w.data is None or w.shape[0] != classes:
+        raise TinyodlError(
+            f"--head-init trained: the model's head has {w.shape[0]} outputs, the data {classes} classes"
+        )
+    if w.quant is None:
+        weights = w.data.astype(np.float32)
+    else:
+        scales = np.broadcast_to(np.asarray(w.quant.scale, np.float64), (w.shape[0],))
+        zps = np.broadcast_to(np.asarray(w.quant.zero_point, np.float64), (w.shape[0],))
+        weights = ((w.data.astype(np.float64) - zps[:, None]) * scales[:, None]).astype(np.float32)
+    bias = np.zeros(w.shape[0], np.float32)
+    if len(fc.inputs) > 2:
+        b = graph.tensors[fc.inputs[2]]
+        assert b.data is not None
+        if b.quant is None:
+            bias = b.data.astype(np.float32)
+        else:
+            bias = (b.data.astype(np.float64) * np.broadcast_to(np.asarray(b.quant.scale), (w.shape[0],))).astype(
+                np.float32)  # fmt: skip
+    del x
+    return weights, bias
+
+
+def initial_head(graph: Graph, feature_tensor: str, classes: int, opts: ReplayRunOptions) -> tuple[np.ndarray, ...]:
+    if opts.head_init == "trained":
+        return trained_head(graph, feature_tensor, classes)
+    rng = np.random.default_rng(opts.init_seed)
+    return (rng.standard_normal((classes, graph.tensors[feature_tensor].size)) * 0.01).astype(np.float32), np.zeros(
+        classes, np.float32)  # fmt: skip
 
 
 def _splits(data: Labelled) -> tuple[Labelled, Labelled]:
@@ -90,9 +134,7 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
                          strict=True))  # fmt: skip
     lat_test, _ = reference_outputs(fw.graph, fw.feature_tensor, False, xq_test)
     lat_test = lat_test.astype(np.int8)
-    rng = np.random.default_rng(opts.init_seed)
-    w0 = (rng.standard_normal((classes, fw.features)) * 0.01).astype(np.float32)
-    b0 = np.zeros(classes, np.float32)
+    w0, b0 = initial_head(inner, fw.feature_tensor, classes, opts)
 
     def learner(params: ReplayParams) -> HeadLearner:
         return HeadLearner(w0, b0, fw.scale, fw.zero_point, ReplayBuffer(fw.buffer, fw.features), params)
@@ -212,5 +254,112 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
         "time_per_experience_ms_estimated": [round(t, 2) for t in time_per_exp],
         "estimate_model": CPI_SOURCE,
         "run_seconds": round(run_s, 2),
+        "total_seconds": round(time.monotonic() - t_start, 2),
+    }
+
+
+def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
+                    progress: Progress = quiet) -> dict[str, Any]:  # fmt: skip
+    """Latent replay under TinyRCE's new-recording protocol: for each held-out user, from the trained
+    head, a warm-up experience on the other users' latents fills the buffer; then each recording is
+    predicted on the device with the state before it, then learned as one experience (with replay)."""
+    t_start = time.monotonic()
+    data = load_labelled(opts.data)
+    how = opts.normalize or ("none" if opts.data.endswith(".npz") else "std")
+    data = normalise(data, how)
+    train_set, test_set = _splits(data)
+    classes = int(max(train_set.y.max(), test_set.y.max())) + 1
+    inner = import_for_learning(Path(model_path), opts.calibration)
+    fw = replay_firmware(inner, board_name, opts.ram_budget, opts.replay_at, opts.prefix or Path(model_path).stem,
+                         classes, opts.current, opts.train.batch, opts.optimise)  # fmt: skip
+    w0, b0 = initial_head(inner, fw.feature_tensor, classes, opts)
+    warm = evenly(np.arange(len(train_set.y)), fw.current)
+    progress("host reference: latents")
+    warm_lat = reference_outputs(fw.graph, fw.feature_tensor, False, quantize_inputs(fw.graph, train_set.x[warm]))[0]
+    warm_lat = warm_lat.astype(np.int8)
+    xq = quantize_inputs(fw.graph, test_set.x)
+    ref_lat = reference_outputs(fw.graph, fw.feature_tensor, False, xq)[0].astype(np.int8)
+    users = sorted({int(u) for u in test_set.subject.tolist()})
+
+    def learner(params: ReplayParams) -> HeadLearner:
+        return HeadLearner(w0, b0, fw.scale, fw.zero_point, ReplayBuffer(fw.buffer, fw.features), params)
+
+    prep = prepare(board_name, fw.app, opts.run, progress, spec=fw.spec)
+    per_tick = prep.placement.counter.instructions_per_tick
+    truth: list[int] = []
+    device: list[int] = []
+    host_pred: list[int] = []
+    no_replay_pred: list[int] = []
+    latent_mismatches = 0
+    train_ticks, steps, weight_diff = 0, 0, 0.0
+    t_run = time.monotonic()
+    with prep.simulator.session(prep.placement, prep.elf, max(opts.run.timeout_s, 3600.0)) as sess:
+        open_session(sess, "replay")
+        drv = ReplayDriver(sess)
+        for user in users:
+            host, no_replay = learner(opts.train), learner(replace(opts.train, replay=False))
+            drv.params(opts.train)
+            drv.load_head(w0, b0)
+            for lat, label in zip(warm_lat, train_set.y[warm], strict=True):
+                drv.add(int(label), lat)
+            reply = drv.train()
+            for h in (host, no_replay):
+                h.train_experience(warm_lat, train_set.y[warm])
+            rows = np.flatnonzero(test_set.subject == user)
+            starts = [0] + [k for k in range(1, len(rows)) if test_set.group[rows[k]] != test_set.group[rows[k - 1]]]
+            for a, b in zip(starts, [*starts[1:], len(rows)], strict=True):
+                progress(f"{board_name}: user {user}, recording at window {a + 1}/{len(rows)}")
+                recording = rows[a:b][: fw.current]
+                latents = []
+                for i in recording:
+                    drv.window(xq[i].tobytes())
+                    label, latent, _, _ = drv.predict()
+                    latent_mismatches += int(not np.array_equal(latent, ref_lat[i]))
+                    device.append(label)
+                    latents.append(latent)
+                truth += test_set.y[recording].tolist()
+                host_pred += host.predict(ref_lat[recording]).tolist()
+                no_replay_pred += no_replay.predict(ref_lat[recording]).tolist()
+                for lat, i in zip(latents, recording, strict=True):
+                    drv.add(int(test_set.y[i]), lat)
+                reply = drv.train()
+                if reply.status != 0:
+                    raise RunError(f"training on the device stopped with status {reply.status}", sess.log())
+                train_ticks += reply.train_ticks
+                steps += reply.steps
+                host.train_experience(ref_lat[recording], test_set.y[recording])
+                no_replay.train_experience(ref_lat[recording], test_set.y[recording])
+            w_dev, b_dev = drv.head(classes, fw.features)
+            weight_diff = max(weight_diff, float(np.abs(w_dev - host.w).max()), float(np.abs(b_dev - host.b).max()))
+        stats = close_session(sess)
+    t = np.array(truth)
+    pretrained = learner(opts.train).predict(ref_lat)
+    return {
+        "tinyodl_version": __version__,
+        "learner": "replay",
+        "model": str(model_path),
+        "board": board_name,
+        "simulator": prep.placement.simulator,
+        "machine": prep.placement.machine,
+        "data": data.name,
+        "protocol": "new-recording",
+        "head_init": opts.head_init,
+        "users": users,
+        "windows": len(t),
+        "accuracy": round(float(np.mean(np.array(device) == t)), 4),
+        "host_accuracy": round(float(np.mean(np.array(host_pred) == t)), 4),
+        "no_replay_accuracy": round(float(np.mean(np.array(no_replay_pred) == t)), 4),
+        "pretrained_accuracy": round(float(np.mean(pretrained == test_set.y)), 4),
+        "disagreements": int(np.sum(np.array(device) != np.array(host_pred))),
+        "latent_mismatches": latent_mismatches,
+        "max_weight_difference": weight_diff,
+        "matches_reference": latent_mismatches == 0 and weight_diff < 1e-3,
+        "instructions_training": round(train_ticks * per_tick),
+        "instructions_per_step": round(train_ticks * per_tick / max(steps, 1), 1),
+        "ram_cap_bytes": opts.ram_budget,
+        "within_ram_cap": sum(replay_bytes(fw.features, classes, fw.batch, fw.current, fw.buffer)) <= opts.ram_budget,
+        "stack_peak_bytes": stats.stack_peak_bytes,
+        "estimate_model": CPI_SOURCE,
+        "run_seconds": round(time.monotonic() - t_run, 2),
         "total_seconds": round(time.monotonic() - t_start, 2),
     }

@@ -14,7 +14,8 @@
  *                         zeroes the velocities)
  *   RLOAD  0x62 host->fw  u8 tensor (0 w, 1 b), u8 0, u16 0, u32 byte offset, data   reply RLOAD: u8 0
  *   WINDOW 0x63 host->fw  u32 offset, bytes of the input window          reply WINDOW: u8 0
- *   RADD   0x64 host->fw  u8 label: the window's latent joins the current experience
+ *   RADD   0x64 host->fw  u8 label [, an int8 latent]: the window's latent (or the given one) joins the
+ *                         current experience
  *                         reply RADD: u8 status, u8 0, u16 stored, u64 ticks of the frozen stage
  *   RTRAIN 0x65 host->fw  empty: train on the experience (and the buffer), then update the buffer
  *                         reply RTRAIN: i32 status, f32 mean loss of the last epoch, u32 steps,
@@ -178,14 +179,17 @@ static uint8_t handle_window(tl_link_t *link, const tl_msg_t *msg)
 
 static uint8_t handle_add(tl_link_t *link, const tl_msg_t *msg)
 {
-    if (msg->len != 1u) {
+    if (msg->len != 1u && msg->len != 1u + F) {
         return TL_ERR_BAD_LENGTH;
     }
     if (msg->data[0] >= C || g_cur_count >= TL_REPLAY_CURRENT) {
         return TL_ERR_BAD_ARGUMENT;
     }
     uint64_t ticks = 0u;
-    if (frozen_stage(&g_cur[(uint32_t)g_cur_count * F], &ticks) != TL_STATUS_OK) {
+    int8_t *slot = &g_cur[(uint32_t)g_cur_count * F];
+    if (msg->len == 1u + F) {
+        memcpy(slot, msg->data + 1, F); /* a latent the frozen stage gave before (RPRED) */
+    } else if (frozen_stage(slot, &ticks) != TL_STATUS_OK) {
         return TL_ERR_BAD_ARGUMENT;
     }
     g_cur_labels[g_cur_count++] = msg->data[0];
