@@ -66,7 +66,7 @@ def test_host_learner_keeps_the_weights_before_a_non_finite_step() -> None:
     h = HeadLearner(w, np.zeros(3, np.float32), 1.0, 0, ReplayBuffer(8, 4), ReplayParams(lr=1e38, epochs=1))
     with pytest.raises(ValueError, match="non-finite"):
         h.train_experience(rng.integers(-100, 100, (5, 4)).astype(np.int8), np.array([0, 1, 2, 0, 1]))
-    np.testing.assert_array_equal(h.w, w)
+    np.testing.assert_array_equal(h.head[0], w)
 
 
 def test_class_incremental_on_renode(har_tflite: dict[str, Path]) -> None:
@@ -94,3 +94,17 @@ def test_new_recording_personalisation(har_tflite: dict[str, Path]) -> None:
     proc = learn(str(har_tflite["int8"]), "--board", "nucleo-l476rg", "--data", "basicmotions", "--protocol",
                  "new-recording")  # fmt: skip
     assert proc.returncode == 2 and "the model's head has 7 outputs, the data 4 classes" in proc.stderr
+
+
+def test_hidden_layer_with_tinyprop(har_tflite: dict[str, Path]) -> None:
+    """A head of two dense layers (ReLU between), TinyProp on both: the device equals the reference."""
+    proc = learn(str(har_tflite["int8"]), "--board", "nucleo-h743zi", "--data", "basicmotions", "--hidden", "16",
+                 "--tinyprop", "--lr", "0.01", "--epochs", "2", "--ram-budget", "65536", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    assert r["matches_reference"] and r["disagreements"] == 0
+    for e in r["experiences"]:
+        assert e["weights_match"] and e["rows_updated"] < e["steps"] * (16 + 4)
+    proc = learn(str(har_tflite["int8"]), "--board", "nucleo-h743zi", "--data", "basicmotions", "--hidden", "16",
+                 "--protocol", "new-recording")  # fmt: skip
+    assert proc.returncode == 2 and "--head-init trained takes the model's one dense head" in proc.stderr

@@ -369,7 +369,7 @@ def _learn_replay(args: argparse.Namespace, names: list[str], model: Path, calib
             first_classes=args.first_classes, ram_budget=args.ram_budget if args.ram_budget_given else 48 * 1024,
             replay_at=args.features_at, current=args.current, train=train, calibration=calibration,
             normalize=args.normalize, optimise=args.kernels == "optimised", prefix="elm" if args.elm else None,
-            head_init=head_init, protocol=protocol,
+            head_init=head_init, protocol=protocol, hidden=args.hidden,
         )  # fmt: skip
         run = run_replay if protocol == "class-incremental" else run_personalise
         if args.json:
@@ -698,6 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
     ln.add_argument("--batch", type=int, default=16, help="replay: minibatch size (default 16)")
     ln.add_argument("--current", type=int, default=256, help="replay: latents of an experience trained on (256)")
     ln.add_argument("--tinyprop", action="store_true", help="replay: TinyProp sparse updates")
+    ln.add_argument("--hidden", type=int, default=0, help="replay: units of a hidden dense layer with ReLU (0: none)")
     ln.add_argument("--head-init", choices=("seed", "trained"),
                     help="replay: the head's start, seeded random or the model's own (default: seed for "
                     "class-incremental, trained for new-recording)")  # fmt: skip

@@ -64,8 +64,11 @@ class ReplayDriver:
         if self._ask(MSG_RPARAM, payload)[0] != 0:
             raise RunError("the replay learner refused its parameters", self.ch.log())
 
-    def load_head(self, w: np.ndarray, b: np.ndarray) -> None:
-        for which, tensor in ((0, w), (1, b)):
+    def load_head(self, w: np.ndarray, b: np.ndarray, w1: np.ndarray | None = None,
+                  b1: np.ndarray | None = None) -> None:  # fmt: skip
+        """The output layer (w, b) and, with a hidden layer, its (w1, b1)."""
+        tensors = [(0, w), (1, b)] + ([] if w1 is None or b1 is None else [(4, w1), (5, b1)])
+        for which, tensor in tensors:
             raw = np.ascontiguousarray(tensor, np.float32).tobytes()
             for offset in range(0, len(raw), CHUNK):
                 self._ask(MSG_RLOAD, struct.pack("<BBHI", which, 0, 0, offset) + raw[offset : offset + CHUNK])

@@ -103,31 +103,42 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 @dataclass
 class HeadLearner:
-    """A dense softmax head over int8 latents, trained experience by experience with latent replay.
+    """A softmax head over int8 latents, trained experience by experience with latent replay: one dense
+    layer (w, b), or with `w1`, `b1` a hidden dense layer and ReLU before it.
 
     Per experience: the current latents and (with replay) the buffer's form the pool; each epoch visits the
     pool in an xorshift32 Fisher-Yates order in minibatches of `batch` (the last one shorter): dequantize,
-    forward, softmax cross-entropy, weight gradient, SGD with momentum and weight decay (with TinyProp: the
-    selected outputs' rows only). Then the buffer takes its share of the experience."""
+    forward, softmax cross-entropy, back-propagation (with TinyProp, per dense layer, only the selected
+    outputs' deltas: the output layer at depth 0, the hidden one at depth 1), then SGD with momentum and
+    weight decay on the selected rows, once every new value is known to be finite. Then the buffer takes
+    its share of the experience."""
 
-    w: np.ndarray  # (classes, features) float32
+    w: np.ndarray  # (classes, hidden or features) float32
     b: np.ndarray  # (classes,)
     scale: float
     zero_point: int
     buffer: ReplayBuffer
     params: ReplayParams = field(default_factory=ReplayParams)
+    w1: np.ndarray | None = None  # (hidden, features): the hidden layer, when there is one
+    b1: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.w = self.w.astype(np.float32).copy()
-        self.b = self.b.astype(np.float32).copy()
-        self.vw = np.zeros_like(self.w)
-        self.vb = np.zeros_like(self.b)
-        self.state = self.params.seed
         from .train import TinyPropState
 
-        self.tinyprop_state = TinyPropState()
+        hidden = [] if self.w1 is None or self.b1 is None else [(self.w1, self.b1)]
+        self.layers = [
+            (w.astype(np.float32).copy(), b.astype(np.float32).copy()) for w, b in [*hidden, (self.w, self.b)]
+        ]
+        self.velocity = [(np.zeros_like(w), np.zeros_like(b)) for w, b in self.layers]
+        self.state = self.params.seed
+        self.tinyprop_state = [TinyPropState() for _ in self.layers]
         self.steps = 0
         self.rows_updated = 0
+
+    @property
+    def head(self) -> tuple[np.ndarray, np.ndarray]:
+        """The output layer's (W, b)."""
+        return self.layers[-1]
 
     def order(self, n: int) -> list[int]:
         idx = list(range(n))
@@ -136,6 +147,16 @@ class HeadLearner:
             j = self.state % (i + 1)
             idx[i], idx[j] = idx[j], idx[i]
         return idx
+
+    def _forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """Each layer's input, then the logits."""
+        from . import train as t
+
+        acts = [x]
+        for n, (w, b) in enumerate(self.layers):
+            z = t.dense_forward(acts[-1], w, b)
+            acts.append(np.maximum(z, np.float32(0)) if n < len(self.layers) - 1 else z)
+        return acts
 
     def train_experience(self, latents: np.ndarray, labels: np.ndarray) -> float:
         """Returns the mean loss of the last epoch; ValueError when a step would make a weight non-finite
@@ -153,27 +174,34 @@ class HeadLearner:
             order = self.order(len(pool_y))
             for s in range(0, len(order), p.batch):
                 rows = order[s : s + p.batch]
-                x = dequantize(pool_x[rows], self.scale, self.zero_point)
-                z = t.dense_forward(x, self.w, self.b)
-                loss, dz = t.softmax_xent(z, pool_y[rows].astype(np.int64))
-                if p.tinyprop:
-                    _, mask = t.tinyprop_select(dz, self.tinyprop_state, 0)
-                else:
-                    mask = np.ones(len(self.b), bool)
-                gw, gb = t.dense_weight_grad(x, dz)
-                w, vw = t.sgd(self.w[mask], gw[mask], self.vw[mask], p.lr, p.momentum, p.weight_decay)
-                b, vb = t.sgd(self.b[mask], gb[mask], self.vb[mask], p.lr, p.momentum, p.weight_decay)
-                if not (np.all(np.isfinite(w)) and np.all(np.isfinite(vw)) and np.all(np.isfinite(b))
-                        and np.all(np.isfinite(vb))):  # fmt: skip
+                acts = self._forward(dequantize(pool_x[rows], self.scale, self.zero_point))
+                loss, delta = t.softmax_xent(acts[-1], pool_y[rows].astype(np.int64))
+                updates = []
+                for n in range(len(self.layers) - 1, -1, -1):
+                    w, b = self.layers[n]
+                    mask = np.ones(len(b), bool)
+                    if p.tinyprop:
+                        _, mask = t.tinyprop_select(delta, self.tinyprop_state[n], len(self.layers) - 1 - n)
+                        delta = np.where(mask[None, :], delta, np.float32(0)).astype(np.float32)
+                    gw, gb = t.dense_weight_grad(acts[n], delta)
+                    vw, vb = self.velocity[n]
+                    nw, nvw = t.sgd(w[mask], gw[mask], vw[mask], p.lr, p.momentum, p.weight_decay)
+                    nb, nvb = t.sgd(b[mask], gb[mask], vb[mask], p.lr, p.momentum, p.weight_decay)
+                    updates.append((n, mask, nw, nvw, nb, nvb))
+                    if n:
+                        delta = t.relu_backward(acts[n], t.dense_input_grad(delta, w))
+                if not all(np.all(np.isfinite(a)) for u in updates for a in u[2:]):
                     raise ValueError(f"training step {self.steps} would make a weight non-finite")
-                self.w[mask], self.vw[mask], self.b[mask], self.vb[mask] = w, vw, b, vb
+                for n, mask, nw, nvw, nb, nvb in updates:
+                    w, b = self.layers[n]
+                    vw, vb = self.velocity[n]
+                    w[mask], vw[mask], b[mask], vb[mask] = nw, nvw, nb, nvb
+                    self.rows_updated += int(mask.sum())
                 self.steps += 1
-                self.rows_updated += int(mask.sum())
                 loss_sum += loss
                 batches += 1
         self.buffer.end_experience(latents, labels.astype(np.uint8))
         return loss_sum / max(batches, 1)
 
     def predict(self, latents: np.ndarray) -> np.ndarray:
-        x = dequantize(latents, self.scale, self.zero_point)
-        return np.argmax(x @ self.w.T + self.b, axis=1)
+        return np.argmax(self._forward(dequantize(latents, self.scale, self.zero_point))[-1], axis=1)

@@ -32,6 +32,7 @@ from .firmware import import_for_learning, replay_bytes, replay_firmware
 from .replay import HeadLearner, ReplayBuffer, ReplayParams
 from .run import normalise, quantize_inputs, reference_outputs
 
+Head = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
 WEIGHT_RTOL, WEIGHT_ATOL = 1e-3, 1e-4  # device (FMA chains) against numpy, after whole experiences
 
 
@@ -47,11 +48,22 @@ class ReplayRunOptions:
     train: ReplayParams = field(default_factory=ReplayParams)
     init_seed: int = 0
     head_init: str = "seed"  # "seed": small seeded random weights; "trained": the model's own head
+    hidden: int = 0  # units of a hidden dense layer (with ReLU) before the output layer; 0: none
     protocol: str = "class-incremental"  # or "new-recording": personalisation on the held-out users
     calibration: Path | None = None
     normalize: str | None = None
     optimise: bool = True
     prefix: str | None = None
+
+
+def _difference(host: HeadLearner, w: np.ndarray, b: np.ndarray) -> tuple[float, bool]:
+    """The device's output layer against the reference's: the largest difference, and whether it is within
+    the stated tolerance."""
+    hw, hb = host.head
+    diff = float(max(np.abs(w - hw).max(), np.abs(b - hb).max()))
+    close = bool(np.allclose(w, hw, rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL) and np.allclose(b, hb, rtol=WEIGHT_RTOL,
+                                                                                       atol=WEIGHT_ATOL))  # fmt: skip
+    return diff, close
 
 
 def evenly(indices: np.ndarray, count: int) -> np.ndarray:
@@ -93,12 +105,20 @@ def trained_head(graph: Graph, feature_tensor: str, classes: int) -> tuple[np.nd
     return weights, bias
 
 
-def initial_head(graph: Graph, feature_tensor: str, classes: int, opts: ReplayRunOptions) -> tuple[np.ndarray, ...]:
+def initial_head(graph: Graph, feature_tensor: str, classes: int, opts: ReplayRunOptions) -> Head:
+    """(w, b, w1, b1): the output layer and, with `opts.hidden`, the hidden layer (else None, None)."""
+    features = graph.tensors[feature_tensor].size
     if opts.head_init == "trained":
-        return trained_head(graph, feature_tensor, classes)
+        if opts.hidden:
+            raise TinyodlError("--head-init trained takes the model's one dense head: use it with --hidden 0")
+        return (*trained_head(graph, feature_tensor, classes), None, None)
     rng = np.random.default_rng(opts.init_seed)
-    return (rng.standard_normal((classes, graph.tensors[feature_tensor].size)) * 0.01).astype(np.float32), np.zeros(
-        classes, np.float32)  # fmt: skip
+    into = opts.hidden or features
+    w = (rng.standard_normal((classes, into)) * 0.01).astype(np.float32)
+    if not opts.hidden:
+        return w, np.zeros(classes, np.float32), None, None
+    w1 = (rng.standard_normal((opts.hidden, features)) * np.sqrt(2.0 / features)).astype(np.float32)
+    return w, np.zeros(classes, np.float32), w1, np.zeros(opts.hidden, np.float32)
 
 
 def _splits(data: Labelled) -> tuple[Labelled, Labelled]:
@@ -121,7 +141,7 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
         raise TinyodlError(f"--first-classes must be 1..{classes - 1} for {classes} classes")
     inner = import_for_learning(Path(model_path), opts.calibration)
     fw = replay_firmware(inner, board_name, opts.ram_budget, opts.replay_at, opts.prefix or Path(model_path).stem,
-                         classes, opts.current, opts.train.batch, opts.optimise)  # fmt: skip
+                         classes, opts.current, opts.train.batch, opts.optimise, opts.hidden)  # fmt: skip
     experiences = [list(range(opts.first_classes))] + [[c] for c in range(opts.first_classes, classes)]
     chosen = [evenly(np.flatnonzero(np.isin(train_set.y, e)), fw.current) for e in experiences]
     tests = np.concatenate([evenly(np.flatnonzero(test_set.y == c), opts.eval_per_class) for c in range(classes)])
@@ -134,10 +154,10 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
                          strict=True))  # fmt: skip
     lat_test, _ = reference_outputs(fw.graph, fw.feature_tensor, False, xq_test)
     lat_test = lat_test.astype(np.int8)
-    w0, b0 = initial_head(inner, fw.feature_tensor, classes, opts)
+    w0, b0, w10, b10 = initial_head(inner, fw.feature_tensor, classes, opts)
 
     def learner(params: ReplayParams) -> HeadLearner:
-        return HeadLearner(w0, b0, fw.scale, fw.zero_point, ReplayBuffer(fw.buffer, fw.features), params)
+        return HeadLearner(w0, b0, fw.scale, fw.zero_point, ReplayBuffer(fw.buffer, fw.features), params, w10, b10)
 
     host, no_replay = learner(opts.train), learner(replace(opts.train, replay=False))
     prep = prepare(board_name, fw.app, opts.run, progress, spec=fw.spec)
@@ -152,7 +172,7 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
         if (info.features, info.classes, info.buffer) != (fw.features, classes, fw.buffer):
             raise RunError(f"the firmware's learner ({info}) is not the generated one", sess.log())
         drv.params(opts.train)
-        drv.load_head(w0, b0)
+        drv.load_head(w0, b0, w10, b10)
         for e, (exp_classes, picked) in enumerate(zip(experiences, chosen, strict=True)):
             frozen_ticks = []
             for n, i in enumerate(picked):
@@ -177,16 +197,15 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
                 head_ticks.append(head)
             truth = test_set.y[tests][mask]
             host_pred = host.predict(lat_test[mask])
-            w_dev, b_dev = drv.head(classes, fw.features)
+            w_dev, b_dev = drv.head(classes, fw.hidden or fw.features)
             rows.append({
                 "experience": e + 1, "classes": exp_classes, "seen": seen, "windows": len(picked),
                 "accuracy": round(float(np.mean(np.array(device_pred) == truth)), 4),
                 "host_accuracy": round(float(np.mean(host_pred == truth)), 4),
                 "no_replay_accuracy": round(float(np.mean(no_replay.predict(lat_test[mask]) == truth)), 4),
                 "prediction_disagreements": int(np.sum(np.array(device_pred) != host_pred)),
-                "max_weight_difference": float(max(np.abs(w_dev - host.w).max(), np.abs(b_dev - host.b).max())),
-                "weights_match": bool(np.allclose(w_dev, host.w, rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL)
-                                      and np.allclose(b_dev, host.b, rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL)),  # fmt: skip
+                "max_weight_difference": _difference(host, w_dev, b_dev)[0],
+                "weights_match": _difference(host, w_dev, b_dev)[1],
                 "loss": round(reply.loss, 5), "host_loss": round(host_loss, 5), "steps": reply.steps,
                 "rows_updated": reply.rows_updated, "buffer_count": reply.buffer_count,
                 "instructions_training": round(reply.train_ticks * per_tick),
@@ -202,7 +221,7 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
     all_lat = np.concatenate([np.stack([lat_train[int(i)] for i in p]) for p in chosen]).astype(np.int8)
     joint.train_experience(all_lat, train_set.y[np.concatenate(chosen)])
     joint_acc = float(np.mean(joint.predict(lat_test) == test_set.y[tests]))
-    head_b, store_b, buf_b = replay_bytes(fw.features, classes, fw.batch, fw.current, fw.buffer)
+    head_b, store_b, buf_b = replay_bytes(fw.features, classes, fw.batch, fw.current, fw.buffer, fw.hidden)
     last = rows[-1]
     time_per_exp = [latency_ms(estimate_cycles(prep.board.cpu, r["instructions_training"] + r["windows"]
                                                * r["instructions_frozen_stage"]), prep.board.clock_hz)
@@ -271,8 +290,8 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
     classes = int(max(train_set.y.max(), test_set.y.max())) + 1
     inner = import_for_learning(Path(model_path), opts.calibration)
     fw = replay_firmware(inner, board_name, opts.ram_budget, opts.replay_at, opts.prefix or Path(model_path).stem,
-                         classes, opts.current, opts.train.batch, opts.optimise)  # fmt: skip
-    w0, b0 = initial_head(inner, fw.feature_tensor, classes, opts)
+                         classes, opts.current, opts.train.batch, opts.optimise, opts.hidden)  # fmt: skip
+    w0, b0, w10, b10 = initial_head(inner, fw.feature_tensor, classes, opts)
     warm = evenly(np.arange(len(train_set.y)), fw.current)
     progress("host reference: latents")
     warm_lat = reference_outputs(fw.graph, fw.feature_tensor, False, quantize_inputs(fw.graph, train_set.x[warm]))[0]
@@ -282,7 +301,7 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
     users = sorted({int(u) for u in test_set.subject.tolist()})
 
     def learner(params: ReplayParams) -> HeadLearner:
-        return HeadLearner(w0, b0, fw.scale, fw.zero_point, ReplayBuffer(fw.buffer, fw.features), params)
+        return HeadLearner(w0, b0, fw.scale, fw.zero_point, ReplayBuffer(fw.buffer, fw.features), params, w10, b10)
 
     prep = prepare(board_name, fw.app, opts.run, progress, spec=fw.spec)
     per_tick = prep.placement.counter.instructions_per_tick
@@ -299,7 +318,7 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
         for user in users:
             host, no_replay = learner(opts.train), learner(replace(opts.train, replay=False))
             drv.params(opts.train)
-            drv.load_head(w0, b0)
+            drv.load_head(w0, b0, w10, b10)
             for lat, label in zip(warm_lat, train_set.y[warm], strict=True):
                 drv.add(int(label), lat)
             reply = drv.train()
@@ -329,8 +348,10 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
                 steps += reply.steps
                 host.train_experience(ref_lat[recording], test_set.y[recording])
                 no_replay.train_experience(ref_lat[recording], test_set.y[recording])
-            w_dev, b_dev = drv.head(classes, fw.features)
-            weight_diff = max(weight_diff, float(np.abs(w_dev - host.w).max()), float(np.abs(b_dev - host.b).max()))
+            w_dev, b_dev = drv.head(classes, fw.hidden or fw.features)
+            weight_diff = max(
+                weight_diff, float(np.abs(w_dev - host.head[0]).max()), float(np.abs(b_dev - host.head[1]).max())
+            )
         stats = close_session(sess)
     t = np.array(truth)
     pretrained = learner(opts.train).predict(ref_lat)
@@ -357,7 +378,8 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
         "instructions_training": round(train_ticks * per_tick),
         "instructions_per_step": round(train_ticks * per_tick / max(steps, 1), 1),
         "ram_cap_bytes": opts.ram_budget,
-        "within_ram_cap": sum(replay_bytes(fw.features, classes, fw.batch, fw.current, fw.buffer)) <= opts.ram_budget,
+        "within_ram_cap": sum(replay_bytes(fw.features, classes, fw.batch, fw.current, fw.buffer, fw.hidden))
+        <= opts.ram_budget,
         "stack_peak_bytes": stats.stack_peak_bytes,
         "estimate_model": CPI_SOURCE,
         "run_seconds": round(time.monotonic() - t_run, 2),

@@ -12,7 +12,8 @@
  *   RPARAM 0x61 host->fw  f32 lr, f32 momentum, f32 weight decay, u16 epochs, u8 flags (1 replay,
  *                         2 TinyProp), u8 0, u32 seed   reply RPARAM: u8 status (empties store and buffer,
  *                         zeroes the velocities)
- *   RLOAD  0x62 host->fw  u8 tensor (0 w, 1 b), u8 0, u16 0, u32 byte offset, data   reply RLOAD: u8 0
+ *   RLOAD  0x62 host->fw  u8 tensor (0 w, 1 b; with a hidden layer 4 w1, 5 b1), u8 0, u16 0, u32 byte offset,
+ *                         data                                           reply RLOAD: u8 0
  *   WINDOW 0x63 host->fw  u32 offset, bytes of the input window          reply WINDOW: u8 0
  *   RADD   0x64 host->fw  u8 label [, an int8 latent]: the window's latent (or the given one) joins the
  *                         current experience
@@ -23,7 +24,7 @@
  *                         u64 ticks of the buffer update
  *   RPRED  0x66 host->fw  empty: predict the window; or an int8 latent (features bytes): predict it
  *                         reply RPRED: i16 class, u16 0, u64 ticks frozen stage, u64 ticks head, the latent
- *   RREAD  0x67 host->fw  u8 tensor (0 w, 1 b, 2 buffer latents, 3 buffer labels), u8 0, u16 length,
+ *   RREAD  0x67 host->fw  u8 tensor (0 w, 1 b, 2 buffer latents, 3 buffer labels, 4 w1, 5 b1), u8 0, u16 length,
  *                         u32 byte offset                          reply RDATA 0x68: the bytes
  */
 #include <stdint.h>
@@ -50,11 +51,29 @@
 #define F TL_REPLAY_FEATURES
 #define C TL_REPLAY_CLASSES
 #define B TL_REPLAY_BATCH
+#define H TL_REPLAY_HIDDEN
 #define POOL (TL_REPLAY_CURRENT + TL_REPLAY_BUFFER)
+#if H > 0
+#define IN2 H /* the output layer reads the hidden layer */
+#else
+#define IN2 F
+#endif
 
-static float g_w[C * F], g_b[C], g_vw[C * F], g_vb[C], g_gw[C * F], g_gb[C];
+static float g_w[C * IN2], g_b[C], g_vw[C * IN2], g_vb[C], g_gw[C * IN2], g_gb[C];
 static float g_x[B * F], g_z[B * C], g_dz[B * C], g_score[C];
 static uint8_t g_y[B], g_mask[C];
+#if H > 0
+/* the hidden layer (dense + ReLU) */
+static float g_w1[H * F], g_b1[H], g_vw1[H * F], g_vb1[H], g_gw1[H * F], g_gb1[H];
+static float g_h[B * H], g_dh[B * H], g_score1[H];
+static uint8_t g_mask1[H];
+static float g_e_max1;
+#define HIDDEN_BYTES                                                                                           \
+    (sizeof g_w1 + sizeof g_b1 + sizeof g_vw1 + sizeof g_vb1 + sizeof g_gw1 + sizeof g_gb1 + sizeof g_h +      \
+     sizeof g_dh + sizeof g_score1 + sizeof g_mask1)
+#else
+#define HIDDEN_BYTES 0u
+#endif
 static int8_t g_cur[TL_REPLAY_CURRENT * F];
 static uint8_t g_cur_labels[TL_REPLAY_CURRENT];
 static uint16_t g_cur_count;
@@ -75,7 +94,8 @@ static const tl_tinyprop_params_t k_tinyprop = {0.1f, 0.9f, 0.5f};
 #define LEARNER_BYTES                                                                                          \
     (sizeof g_w + sizeof g_b + sizeof g_vw + sizeof g_vb + sizeof g_gw + sizeof g_gb + sizeof g_x + sizeof g_z + \
      sizeof g_dz + sizeof g_score + sizeof g_y + sizeof g_mask + sizeof g_cur + sizeof g_cur_labels +             \
-     sizeof g_buf + sizeof g_buf_labels + sizeof g_owner + sizeof g_held + sizeof g_slots + sizeof g_order)
+     sizeof g_buf + sizeof g_buf_labels + sizeof g_owner + sizeof g_held + sizeof g_slots + sizeof g_order +     \
+     HIDDEN_BYTES)
 
 static float f32_at(const uint8_t *p)
 {
@@ -151,8 +171,37 @@ static uint8_t handle_param(tl_link_t *link, const tl_msg_t *msg)
     g_e_max = 0.0f;
     memset(g_vw, 0, sizeof g_vw);
     memset(g_vb, 0, sizeof g_vb);
+#if H > 0
+    g_e_max1 = 0.0f;
+    memset(g_vw1, 0, sizeof g_vw1);
+    memset(g_vb1, 0, sizeof g_vb1);
+#endif
     (void)tl_link_send(link, MSG_RPARAM, &status, 1u);
     return 0u;
+}
+
+/* The head's tensors by number: 0 output weights, 1 output bias, 4 hidden weights, 5 hidden bias. */
+static uint8_t *head_tensor(uint8_t which, uint32_t *size)
+{
+    switch (which) {
+    case 0u:
+        *size = sizeof g_w;
+        return (uint8_t *)g_w;
+    case 1u:
+        *size = sizeof g_b;
+        return (uint8_t *)g_b;
+#if H > 0
+    case 4u:
+        *size = sizeof g_w1;
+        return (uint8_t *)g_w1;
+    case 5u:
+        *size = sizeof g_b1;
+        return (uint8_t *)g_b1;
+#endif
+    default:
+        *size = 0u;
+        return NULL;
+    }
 }
 
 static uint8_t handle_load(tl_link_t *link, const tl_msg_t *msg)
@@ -160,8 +209,8 @@ static uint8_t handle_load(tl_link_t *link, const tl_msg_t *msg)
     if (msg->len < 8u) {
         return TL_ERR_BAD_LENGTH;
     }
-    uint8_t *base = msg->data[0] == 0u ? (uint8_t *)g_w : msg->data[0] == 1u ? (uint8_t *)g_b : NULL;
-    const uint32_t size = msg->data[0] == 0u ? sizeof g_w : sizeof g_b;
+    uint32_t size = 0u;
+    uint8_t *base = head_tensor(msg->data[0], &size);
     const uint32_t offset = tl_get_u32(msg->data + 4), count = msg->len - 8u;
     if (base == NULL || offset > size || count > size - offset) {
         return TL_ERR_BAD_ARGUMENT;
@@ -202,6 +251,29 @@ static uint8_t handle_add(tl_link_t *link, const tl_msg_t *msg)
     return 0u;
 }
 
+static void zero_unselected(float *delta, uint32_t rows, uint32_t cols, const uint8_t *mask)
+{
+    for (uint32_t r = 0; r < rows; ++r) {
+        for (uint32_t c = 0; c < cols; ++c) {
+            if (!mask[c]) {
+                delta[r * cols + c] = 0.0f;
+            }
+        }
+    }
+}
+
+static uint32_t count_rows(const uint8_t *mask, uint32_t n)
+{
+    if (mask == NULL) {
+        return n;
+    }
+    uint32_t rows = 0u;
+    for (uint32_t o = 0; o < n; ++o) {
+        rows += mask[o];
+    }
+    return rows;
+}
+
 /* One epoch over the pool (the current experience, then the buffer when replaying) in an xorshift32
  * Fisher-Yates order, in minibatches of B. */
 static tl_status_t train_epoch(uint16_t pool, float *loss_out, uint32_t *steps, uint32_t *rows_updated)
@@ -229,35 +301,61 @@ static tl_status_t train_epoch(uint16_t pool, float *loss_out, uint32_t *steps, 
             g_y[r] = label_of(g_order[s + r]);
         }
         float loss = 0.0f;
-        tl_dense_f32_forward(g_x, g_w, g_b, n, F, C, g_z);
+#if H > 0
+        tl_dense_f32_forward(g_x, g_w1, g_b1, n, F, H, g_h);
+        for (uint32_t k = 0; k < n * H; ++k) {
+            g_h[k] = g_h[k] > 0.0f ? g_h[k] : 0.0f;
+        }
+        const float *in2 = g_h;
+#else
+        const float *in2 = g_x;
+#endif
+        tl_dense_f32_forward(in2, g_w, g_b, n, IN2, C, g_z);
         tl_status_t st = tl_softmax_xent_f32(g_z, g_y, n, C, g_dz, &loss);
         if (st != TL_STATUS_OK) {
             return st;
         }
+        const int sparse = (g_flags & 2u) != 0u;
         const uint8_t *mask = NULL;
-        if ((g_flags & 2u) != 0u) {
+        if (sparse) {
             (void)tl_tinyprop_select(g_dz, n, C, 0u, &k_tinyprop, &g_e_max, g_score, g_mask);
-            tl_dense_f32_weight_grad_masked(g_x, g_dz, n, F, C, g_mask, g_gw, g_gb);
+            zero_unselected(g_dz, n, C, g_mask);
             mask = g_mask;
-        } else {
-            tl_dense_f32_weight_grad(g_x, g_dz, n, F, C, g_gw, g_gb);
         }
-        st = tl_sgd_f32_rows(g_w, g_gw, g_vw, C, F, mask, g_lr, g_momentum, g_decay, 0);
+        tl_dense_f32_weight_grad_masked(in2, g_dz, n, IN2, C, mask, g_gw, g_gb);
+#if H > 0
+        const uint8_t *mask1 = NULL;
+        tl_dense_f32_input_grad(g_dz, g_w, n, H, C, g_dh);
+        tl_relu_f32_backward(g_h, g_dh, n * H, g_dh);
+        if (sparse) {
+            (void)tl_tinyprop_select(g_dh, n, H, 1u, &k_tinyprop, &g_e_max1, g_score1, g_mask1);
+            zero_unselected(g_dh, n, H, g_mask1);
+            mask1 = g_mask1;
+        }
+        tl_dense_f32_weight_grad_masked(g_x, g_dh, n, F, H, mask1, g_gw1, g_gb1);
+        st = tl_sgd_f32_rows(g_w1, g_gw1, g_vw1, H, F, mask1, g_lr, g_momentum, g_decay, 0);
+        if (st == TL_STATUS_OK) {
+            st = tl_sgd_f32_rows(g_b1, g_gb1, g_vb1, H, 1u, mask1, g_lr, g_momentum, g_decay, 0);
+        }
+        if (st != TL_STATUS_OK) {
+            return st;
+        }
+#endif
+        st = tl_sgd_f32_rows(g_w, g_gw, g_vw, C, IN2, mask, g_lr, g_momentum, g_decay, 0);
         if (st == TL_STATUS_OK) {
             st = tl_sgd_f32_rows(g_b, g_gb, g_vb, C, 1u, mask, g_lr, g_momentum, g_decay, 0);
         }
         if (st != TL_STATUS_OK) {
             return st; /* nothing written: the weights before this step are kept */
         }
-        (void)tl_sgd_f32_rows(g_w, g_gw, g_vw, C, F, mask, g_lr, g_momentum, g_decay, 1);
+        (void)tl_sgd_f32_rows(g_w, g_gw, g_vw, C, IN2, mask, g_lr, g_momentum, g_decay, 1);
         (void)tl_sgd_f32_rows(g_b, g_gb, g_vb, C, 1u, mask, g_lr, g_momentum, g_decay, 1);
-        uint32_t rows = C;
-        if (mask != NULL) {
-            rows = 0u;
-            for (uint32_t o = 0; o < C; ++o) {
-                rows += mask[o];
-            }
-        }
+        uint32_t rows = count_rows(mask, C);
+#if H > 0
+        (void)tl_sgd_f32_rows(g_w1, g_gw1, g_vw1, H, F, mask1, g_lr, g_momentum, g_decay, 1);
+        (void)tl_sgd_f32_rows(g_b1, g_gb1, g_vb1, H, 1u, mask1, g_lr, g_momentum, g_decay, 1);
+        rows += count_rows(mask1, H);
+#endif
         *rows_updated += rows;
         (*steps)++;
         loss_sum += loss;
@@ -318,7 +416,15 @@ static uint8_t handle_predict(tl_link_t *link, const tl_msg_t *msg)
     for (uint32_t k = 0; k < F; ++k) {
         g_x[k] = (float)((int32_t)latent[k] - TL_REPLAY_ZERO_POINT) * TL_REPLAY_SCALE;
     }
+#if H > 0
+    tl_dense_f32_forward(g_x, g_w1, g_b1, 1u, F, H, g_h);
+    for (uint32_t k = 0; k < H; ++k) {
+        g_h[k] = g_h[k] > 0.0f ? g_h[k] : 0.0f;
+    }
+    tl_dense_f32_forward(g_h, g_w, g_b, 1u, H, C, g_z);
+#else
     tl_dense_f32_forward(g_x, g_w, g_b, 1u, F, C, g_z);
+#endif
     int16_t best = 0;
     for (int16_t c = 1; c < (int16_t)C; ++c) {
         if (g_z[c] > g_z[best]) {
@@ -343,15 +449,15 @@ static uint8_t handle_read(tl_link_t *link, const tl_msg_t *msg)
     const uint8_t what = msg->data[0];
     const uint16_t length = tl_get_u16(msg->data + 2);
     const uint32_t offset = tl_get_u32(msg->data + 4);
-    const uint8_t *base = what == 0u ? (const uint8_t *)g_w
-                          : what == 1u ? (const uint8_t *)g_b
-                          : what == 2u ? (const uint8_t *)g_buf
-                          : what == 3u ? g_buf_labels
-                                       : NULL;
-    const uint32_t size = what == 0u   ? sizeof g_w
-                          : what == 1u ? sizeof g_b
-                          : what == 2u ? sizeof g_buf
-                                       : sizeof g_buf_labels;
+    uint32_t size = 0u;
+    const uint8_t *base = head_tensor(what, &size);
+    if (what == 2u) {
+        base = (const uint8_t *)g_buf;
+        size = sizeof g_buf;
+    } else if (what == 3u) {
+        base = g_buf_labels;
+        size = sizeof g_buf_labels;
+    }
     if (base == NULL || length > TL_LINK_MAX_PAYLOAD || offset > size || length > size - offset) {
         return TL_ERR_BAD_ARGUMENT;
     }
