@@ -2,7 +2,8 @@
  * tl_replay.h - the latent-replay buffer (tinyodl/learn/replay.py is its host reference: the same slots
  * are written in the same order).
  *
- * Up to `capacity` int8 latents of `features` values and their labels, in the caller's static arrays.
+ * Up to `capacity` latents of `features` bytes each (int8 values, or any fixed-size record such as float32
+ * values) and their labels, in the caller's static arrays.
  * After experience i (1, 2, ...), cap / i slots take evenly spaced latents of that experience: free slots
  * first, then, one at a time, a slot of the experience holding the most (ties: the oldest), drawn among
  * its slots by xorshift32, so that the experiences' shares never differ by more than one.

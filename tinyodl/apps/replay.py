@@ -80,7 +80,7 @@ class ReplayDriver:
     def add(self, label: int, latent: np.ndarray | None = None) -> int:
         """The window's latent (or a latent the device gave before) joins the current experience; returns
         the frozen stage's ticks (0 for a given latent)."""
-        extra = b"" if latent is None else np.ascontiguousarray(latent, np.int8).tobytes()
+        extra = b"" if latent is None else np.ascontiguousarray(latent).tobytes()
         _, _, _, ticks = struct.unpack("<BBHQ", self._ask(MSG_RADD, bytes([label]) + extra))
         return int(ticks)
 
@@ -89,12 +89,13 @@ class ReplayDriver:
             "<ifIIHHQQ", self._ask(MSG_RTRAIN, b"", timeout_s=600.0))  # fmt: skip
         return TrainReply(status, loss, steps, rows, count, t_train, t_buf)
 
-    def predict(self, latent: np.ndarray | None = None) -> tuple[int, np.ndarray, int, int]:
-        """(class, latent, frozen-stage ticks, head ticks) for the window sent before, or a given latent."""
-        payload = b"" if latent is None else np.ascontiguousarray(latent, np.int8).tobytes()
+    def predict(self, latent: np.ndarray | None = None, dtype: type = np.int8) -> tuple[int, np.ndarray, int, int]:
+        """(class, latent, frozen-stage ticks, head ticks) for the window sent before, or a given latent;
+        `dtype`: the latents' type (int8, or float32 from a float32 stage)."""
+        payload = b"" if latent is None else np.ascontiguousarray(latent, dtype).tobytes()
         reply = self._ask(MSG_RPRED, payload)
         label, _, frozen, head = struct.unpack_from("<hHQQ", reply)
-        return label, np.frombuffer(reply[20:], np.int8).copy(), int(frozen), int(head)
+        return label, np.frombuffer(reply[20:], dtype).copy(), int(frozen), int(head)
 
     def read(self, what: int, size: int) -> bytes:
         out = bytearray()

@@ -29,6 +29,7 @@ class ReplayBuffer:
     capacity: int
     features: int
     seed: int = 0x9E3779B9  # never 0: xorshift32 stays at 0
+    dtype: type = np.int8  # the latents' type: int8, or float32 for a float32 frozen stage
     latents: np.ndarray = field(init=False)
     labels: np.ndarray = field(init=False)
     count: int = field(init=False, default=0)
@@ -39,7 +40,7 @@ class ReplayBuffer:
             raise ValueError("the buffer needs room for at least one latent")
         if self.seed == 0:
             raise ValueError("the seed must not be 0")
-        self.latents = np.zeros((self.capacity, self.features), np.int8)
+        self.latents = np.zeros((self.capacity, self.features), self.dtype)
         self.labels = np.zeros(self.capacity, np.uint8)
         self.owner = np.zeros(self.capacity, np.int64)  # the experience each slot's latent came from
         self.state = self.seed
@@ -97,8 +98,11 @@ class ReplayParams:
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """(q - zero_point) * scale in float32, as the device computes it."""
-    return (np.asarray(q, np.int32) - zero_point).astype(np.float32) * np.float32(scale)
+    """(q - zero_point) * scale in float32, as the device computes it; float32 latents stay as they are."""
+    q = np.asarray(q)
+    if q.dtype.kind == "f":
+        return q.astype(np.float32)
+    return (q.astype(np.int32) - zero_point).astype(np.float32) * np.float32(scale)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from ..errors import RunError, TinyodlError
 from ..ir import FullyConnected, Graph, Reshape
 from ..measure import CPI_SOURCE, estimate_cycles, latency_ms
 from ..runner import Progress, RunOptions, prepare, quiet
-from .firmware import import_for_learning, replay_bytes, replay_firmware
+from .firmware import import_for_learning, replay_firmware
 from .replay import HeadLearner, ReplayBuffer, ReplayParams
 from .run import normalise, quantize_inputs, reference_outputs
 
@@ -64,6 +64,13 @@ def _difference(host: HeadLearner, w: np.ndarray, b: np.ndarray) -> tuple[float,
     close = bool(np.allclose(w, hw, rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL) and np.allclose(b, hb, rtol=WEIGHT_RTOL,
                                                                                        atol=WEIGHT_ATOL))  # fmt: skip
     return diff, close
+
+
+def _same_latent(device: np.ndarray, reference: np.ndarray) -> bool:
+    """int8 latents: equal; float32 ones (the float stage sums in another order): within its tolerance."""
+    if device.dtype.kind == "f":
+        return bool(np.allclose(device, reference, rtol=1e-5, atol=1e-6))
+    return bool(np.array_equal(device, reference))
 
 
 def evenly(indices: np.ndarray, count: int) -> np.ndarray:
@@ -153,11 +160,20 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
     lat_train = dict(zip(train_rows.tolist(), reference_outputs(fw.graph, fw.feature_tensor, False, xq_train)[0],
                          strict=True))  # fmt: skip
     lat_test, _ = reference_outputs(fw.graph, fw.feature_tensor, False, xq_test)
-    lat_test = lat_test.astype(np.int8)
+    lat_test = lat_test.astype(fw.latent_dtype)
     w0, b0, w10, b10 = initial_head(inner, fw.feature_tensor, classes, opts)
 
     def learner(params: ReplayParams) -> HeadLearner:
-        return HeadLearner(w0, b0, fw.scale, fw.zero_point, ReplayBuffer(fw.buffer, fw.features), params, w10, b10)
+        return HeadLearner(
+            w0,
+            b0,
+            fw.scale,
+            fw.zero_point,
+            ReplayBuffer(fw.buffer, fw.features, dtype=fw.latent_dtype),
+            params,
+            w10,
+            b10,
+        )
 
     host, no_replay = learner(opts.train), learner(replace(opts.train, replay=False))
     prep = prepare(board_name, fw.app, opts.run, progress, spec=fw.spec)
@@ -185,14 +201,14 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
             if reply.status != 0:
                 raise RunError(f"training on the device stopped with status {reply.status} (4: a step would have "
                                "made a weight non-finite; the weights before it are kept)", sess.log())  # fmt: skip
-            lat = np.stack([lat_train[int(i)] for i in picked]).astype(np.int8)
+            lat: np.ndarray = np.stack([lat_train[int(i)] for i in picked]).astype(fw.latent_dtype)
             host_loss = host.train_experience(lat, train_set.y[picked])
             no_replay.train_experience(lat, train_set.y[picked])
             seen = sorted(c for ex in experiences[: e + 1] for c in ex)
             mask = np.isin(test_set.y[tests], seen)
             device_pred, head_ticks = [], []
             for j in np.flatnonzero(mask):
-                label, latent, _, head = drv.predict(lat_test[j])
+                label, latent, _, head = drv.predict(lat_test[j], fw.latent_dtype)
                 device_pred.append(label)
                 head_ticks.append(head)
             truth = test_set.y[tests][mask]
@@ -218,10 +234,10 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
         stats = close_session(sess)
     run_s = time.monotonic() - t_run
     joint = learner(replace(opts.train, replay=False, tinyprop=False))  # the upper bound: full training
-    all_lat = np.concatenate([np.stack([lat_train[int(i)] for i in p]) for p in chosen]).astype(np.int8)
+    all_lat = np.concatenate([np.stack([lat_train[int(i)] for i in p]) for p in chosen]).astype(fw.latent_dtype)
     joint.train_experience(all_lat, train_set.y[np.concatenate(chosen)])
     joint_acc = float(np.mean(joint.predict(lat_test) == test_set.y[tests]))
-    head_b, store_b, buf_b = replay_bytes(fw.features, classes, fw.batch, fw.current, fw.buffer, fw.hidden)
+    head_b, store_b, buf_b = fw.ram()
     last = rows[-1]
     time_per_exp = [latency_ms(estimate_cycles(prep.board.cpu, r["instructions_training"] + r["windows"]
                                                * r["instructions_frozen_stage"]), prep.board.clock_hz)
@@ -295,13 +311,22 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
     warm = evenly(np.arange(len(train_set.y)), fw.current)
     progress("host reference: latents")
     warm_lat = reference_outputs(fw.graph, fw.feature_tensor, False, quantize_inputs(fw.graph, train_set.x[warm]))[0]
-    warm_lat = warm_lat.astype(np.int8)
+    warm_lat = warm_lat.astype(fw.latent_dtype)
     xq = quantize_inputs(fw.graph, test_set.x)
-    ref_lat = reference_outputs(fw.graph, fw.feature_tensor, False, xq)[0].astype(np.int8)
+    ref_lat: np.ndarray = reference_outputs(fw.graph, fw.feature_tensor, False, xq)[0].astype(fw.latent_dtype)
     users = sorted({int(u) for u in test_set.subject.tolist()})
 
     def learner(params: ReplayParams) -> HeadLearner:
-        return HeadLearner(w0, b0, fw.scale, fw.zero_point, ReplayBuffer(fw.buffer, fw.features), params, w10, b10)
+        return HeadLearner(
+            w0,
+            b0,
+            fw.scale,
+            fw.zero_point,
+            ReplayBuffer(fw.buffer, fw.features, dtype=fw.latent_dtype),
+            params,
+            w10,
+            b10,
+        )
 
     prep = prepare(board_name, fw.app, opts.run, progress, spec=fw.spec)
     per_tick = prep.placement.counter.instructions_per_tick
@@ -332,8 +357,8 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
                 latents = []
                 for i in recording:
                     drv.window(xq[i].tobytes())
-                    label, latent, _, _ = drv.predict()
-                    latent_mismatches += int(not np.array_equal(latent, ref_lat[i]))
+                    label, latent, _, _ = drv.predict(dtype=fw.latent_dtype)
+                    latent_mismatches += int(not _same_latent(latent, ref_lat[i]))
                     device.append(label)
                     latents.append(latent)
                 truth += test_set.y[recording].tolist()
@@ -378,8 +403,7 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
         "instructions_training": round(train_ticks * per_tick),
         "instructions_per_step": round(train_ticks * per_tick / max(steps, 1), 1),
         "ram_cap_bytes": opts.ram_budget,
-        "within_ram_cap": sum(replay_bytes(fw.features, classes, fw.batch, fw.current, fw.buffer, fw.hidden))
-        <= opts.ram_budget,
+        "within_ram_cap": sum(fw.ram()) <= opts.ram_budget,
         "stack_peak_bytes": stats.stack_peak_bytes,
         "estimate_model": CPI_SOURCE,
         "run_seconds": round(time.monotonic() - t_run, 2),

@@ -1,6 +1,7 @@
 /*
- * replay - latent-replay continual learning on the device: the frozen int8 stage (the generated model, up
- * to the replay layer), a float32 softmax head trained by SGD on the device, and the int8 replay buffer.
+ * replay - latent-replay continual learning on the device: the frozen stage (the generated model, up to
+ * the replay layer), a float32 softmax head trained by SGD on the device, and the replay buffer of its
+ * latents: int8 with their quantization (an int8 stage), or float32 (a float32 stage).
  * tinyodl/learn/replay.py (HeadLearner, ReplayBuffer) is the host reference.
  *
  * Generated: the frozen stage (tl_model.h) and tl_replay_cfg.h (latent count, classes, the current
@@ -15,14 +16,14 @@
  *   RLOAD  0x62 host->fw  u8 tensor (0 w, 1 b; with a hidden layer 4 w1, 5 b1), u8 0, u16 0, u32 byte offset,
  *                         data                                           reply RLOAD: u8 0
  *   WINDOW 0x63 host->fw  u32 offset, bytes of the input window          reply WINDOW: u8 0
- *   RADD   0x64 host->fw  u8 label [, an int8 latent]: the window's latent (or the given one) joins the
+ *   RADD   0x64 host->fw  u8 label [, a latent]: the window's latent (or the given one) joins the
  *                         current experience
  *                         reply RADD: u8 status, u8 0, u16 stored, u64 ticks of the frozen stage
  *   RTRAIN 0x65 host->fw  empty: train on the experience (and the buffer), then update the buffer
  *                         reply RTRAIN: i32 status, f32 mean loss of the last epoch, u32 steps,
  *                         u32 rows updated, u16 buffer count, u16 disturbances, u64 ticks of training,
  *                         u64 ticks of the buffer update
- *   RPRED  0x66 host->fw  empty: predict the window; or an int8 latent (features bytes): predict it
+ *   RPRED  0x66 host->fw  empty: predict the window; or a latent (int8 or float32 values): predict it
  *                         reply RPRED: i16 class, u16 0, u64 ticks frozen stage, u64 ticks head, the latent
  *   RREAD  0x67 host->fw  u8 tensor (0 w, 1 b, 2 buffer latents, 3 buffer labels, 4 w1, 5 b1), u8 0, u16 length,
  *                         u32 byte offset                          reply RDATA 0x68: the bytes
@@ -53,6 +54,12 @@
 #define B TL_REPLAY_BATCH
 #define H TL_REPLAY_HIDDEN
 #define POOL (TL_REPLAY_CURRENT + TL_REPLAY_BUFFER)
+#if TL_REPLAY_FLOAT_LATENTS
+typedef float latent_t; /* a float32 frozen stage: its latents as they are */
+#else
+typedef int8_t latent_t; /* int8 latents, dequantized on the fly */
+#endif
+#define LB (F * sizeof(latent_t)) /* bytes per latent */
 #if H > 0
 #define IN2 H /* the output layer reads the hidden layer */
 #else
@@ -74,10 +81,10 @@ static float g_e_max1;
 #else
 #define HIDDEN_BYTES 0u
 #endif
-static int8_t g_cur[TL_REPLAY_CURRENT * F];
+static latent_t g_cur[TL_REPLAY_CURRENT * F];
 static uint8_t g_cur_labels[TL_REPLAY_CURRENT];
 static uint16_t g_cur_count;
-static int8_t g_buf[TL_REPLAY_BUFFER * F];
+static latent_t g_buf[TL_REPLAY_BUFFER * F];
 static uint8_t g_buf_labels[TL_REPLAY_BUFFER];
 static uint16_t g_owner[TL_REPLAY_BUFFER], g_held[TL_REPLAY_MAX_EXPERIENCES], g_slots[TL_REPLAY_BUFFER];
 static uint16_t g_order[POOL];
@@ -113,7 +120,16 @@ static uint32_t xorshift32(uint32_t s)
     return s;
 }
 
-static const int8_t *latent_of(uint16_t index)
+static float value_of(latent_t q)
+{
+#if TL_REPLAY_FLOAT_LATENTS
+    return q;
+#else
+    return (float)((int32_t)q - TL_REPLAY_ZERO_POINT) * TL_REPLAY_SCALE;
+#endif
+}
+
+static const latent_t *latent_of(uint16_t index)
 {
     return index < g_cur_count ? &g_cur[(uint32_t)index * F] : &g_buf[(uint32_t)(index - g_cur_count) * F];
 }
@@ -124,12 +140,12 @@ static uint8_t label_of(uint16_t index)
 }
 
 /* The frozen stage on the window in the model's input; the latent (the model's output) into `latent`. */
-static tl_status_t frozen_stage(int8_t *latent, uint64_t *ticks)
+static tl_status_t frozen_stage(latent_t *latent, uint64_t *ticks)
 {
     const uint32_t t = tl_measure_begin();
     tl_status_t st = TL_MODEL(invoke)(0);
     *ticks = tl_measure_end(t);
-    memcpy(latent, TL_MODEL(output)(), F);
+    memcpy(latent, TL_MODEL(output)(), LB);
     return st;
 }
 
@@ -164,8 +180,8 @@ static uint8_t handle_param(tl_link_t *link, const tl_msg_t *msg)
     if (g_epochs == 0u || g_state == 0u) {
         status = (uint8_t)TL_STATUS_BAD_SHAPE;
     } else {
-        status = (uint8_t)tl_replay_init(&g_replay, g_buf, g_buf_labels, g_owner, g_held, TL_REPLAY_MAX_EXPERIENCES,
-                                         TL_REPLAY_BUFFER, F, TL_REPLAY_SEED);
+        status = (uint8_t)tl_replay_init(&g_replay, (int8_t *)g_buf, g_buf_labels, g_owner, g_held,
+                                         TL_REPLAY_MAX_EXPERIENCES, TL_REPLAY_BUFFER, LB, TL_REPLAY_SEED);
     }
     g_cur_count = 0u;
     g_e_max = 0.0f;
@@ -228,16 +244,16 @@ static uint8_t handle_window(tl_link_t *link, const tl_msg_t *msg)
 
 static uint8_t handle_add(tl_link_t *link, const tl_msg_t *msg)
 {
-    if (msg->len != 1u && msg->len != 1u + F) {
+    if (msg->len != 1u && msg->len != 1u + LB) {
         return TL_ERR_BAD_LENGTH;
     }
     if (msg->data[0] >= C || g_cur_count >= TL_REPLAY_CURRENT) {
         return TL_ERR_BAD_ARGUMENT;
     }
     uint64_t ticks = 0u;
-    int8_t *slot = &g_cur[(uint32_t)g_cur_count * F];
-    if (msg->len == 1u + F) {
-        memcpy(slot, msg->data + 1, F); /* a latent the frozen stage gave before (RPRED) */
+    latent_t *slot = &g_cur[(uint32_t)g_cur_count * F];
+    if (msg->len == 1u + LB) {
+        memcpy(slot, msg->data + 1, LB); /* a latent the frozen stage gave before (RPRED) */
     } else if (frozen_stage(slot, &ticks) != TL_STATUS_OK) {
         return TL_ERR_BAD_ARGUMENT;
     }
@@ -294,9 +310,9 @@ static tl_status_t train_epoch(uint16_t pool, float *loss_out, uint32_t *steps, 
         const uint32_t left = (uint32_t)pool - s;
         const uint32_t n = left < B ? left : B;
         for (uint32_t r = 0; r < n; ++r) {
-            const int8_t *q = latent_of(g_order[s + r]);
+            const latent_t *q = latent_of(g_order[s + r]);
             for (uint32_t k = 0; k < F; ++k) {
-                g_x[r * F + k] = (float)((int32_t)q[k] - TL_REPLAY_ZERO_POINT) * TL_REPLAY_SCALE;
+                g_x[r * F + k] = value_of(q[k]);
             }
             g_y[r] = label_of(g_order[s + r]);
         }
@@ -381,7 +397,7 @@ static uint8_t handle_train(tl_link_t *link)
     if (st == TL_STATUS_OK) {
         uint16_t written = 0u;
         t = tl_measure_begin();
-        st = tl_replay_end_experience(&g_replay, g_cur, g_cur_labels, g_cur_count, g_slots, &written);
+        st = tl_replay_end_experience(&g_replay, (const int8_t *)g_cur, g_cur_labels, g_cur_count, g_slots, &written);
         buffer_ticks = tl_measure_end(t);
         g_cur_count = 0u;
     }
@@ -403,10 +419,10 @@ static uint8_t handle_train(tl_link_t *link)
 
 static uint8_t handle_predict(tl_link_t *link, const tl_msg_t *msg)
 {
-    int8_t latent[F];
+    latent_t latent[F];
     uint64_t frozen = 0u;
-    if (msg->len == F) {
-        memcpy(latent, msg->data, F);
+    if (msg->len == LB) {
+        memcpy(latent, msg->data, LB);
     } else if (msg->len != 0u) {
         return TL_ERR_BAD_LENGTH;
     } else if (frozen_stage(latent, &frozen) != TL_STATUS_OK) {
@@ -414,7 +430,7 @@ static uint8_t handle_predict(tl_link_t *link, const tl_msg_t *msg)
     }
     const uint32_t t = tl_measure_begin();
     for (uint32_t k = 0; k < F; ++k) {
-        g_x[k] = (float)((int32_t)latent[k] - TL_REPLAY_ZERO_POINT) * TL_REPLAY_SCALE;
+        g_x[k] = value_of(latent[k]);
     }
 #if H > 0
     tl_dense_f32_forward(g_x, g_w1, g_b1, 1u, F, H, g_h);
@@ -436,8 +452,8 @@ static uint8_t handle_predict(tl_link_t *link, const tl_msg_t *msg)
     tl_put_u16(g_out + 2, 0u);
     tl_put_u64(g_out + 4, frozen);
     tl_put_u64(g_out + 12, head);
-    memcpy(g_out + 20, latent, F);
-    (void)tl_link_send(link, MSG_RPRED, g_out, (uint16_t)(20u + F));
+    memcpy(g_out + 20, latent, LB);
+    (void)tl_link_send(link, MSG_RPRED, g_out, (uint16_t)(20u + LB));
     return 0u;
 }
 
