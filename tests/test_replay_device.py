@@ -108,3 +108,14 @@ def test_hidden_layer_with_tinyprop(har_tflite: dict[str, Path]) -> None:
     proc = learn(str(har_tflite["int8"]), "--board", "nucleo-h743zi", "--data", "basicmotions", "--hidden", "16",
                  "--protocol", "new-recording")  # fmt: skip
     assert proc.returncode == 2 and "--head-init trained takes the model's one dense head" in proc.stderr
+
+
+def test_float32_latents_from_a_float_stage(har_tflite: dict[str, Path]) -> None:
+    """A float32 frozen stage: its float32 latents stored as they are; the device equals the reference."""
+    proc = learn(str(har_tflite["f32"]), "--board", "nucleo-h743zi", "--data", "basicmotions", "--current", "64",
+                 "--ram-budget", "40000", "--epochs", "2", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout)
+    assert r["matches_reference"] and r["disagreements"] == 0
+    # 64 float32 values, a label and the slot bookkeeping per latent: 4x the values of an int8 latent
+    assert r["ram"]["current_store_bytes"] == 64 * (64 * 4 + 3)
