@@ -40,10 +40,12 @@ def test_class_incremental_on_the_board_equals_the_reference(har_tflite: dict[st
     assert 0 <= r["no_replay_accuracy"] <= 1 and 0 < r["joint_accuracy"] <= 1
 
 
-def test_tinyprop_updates_fewer_rows(har_tflite: dict[str, Path]) -> None:
+def test_tinyprop_updates_fewer_rows(har_tflite: dict[str, Path], tmp_path: Path) -> None:
+    plot = tmp_path / "experiences.png"
     proc = learn(str(har_tflite["int8"]), "--board", "nucleo-l476rg", "--data", "basicmotions", "--tinyprop",
-                 "--epochs", "2", "--json")  # fmt: skip
+                 "--epochs", "2", "--json", "--plot", str(plot))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the accuracy per experience, drawn
     r = json.loads(proc.stdout)
     assert r["matches_reference"] and r["train"]["tinyprop"]
     for e in r["experiences"]:

@@ -408,6 +408,11 @@ def _learn_replay(args: argparse.Namespace, names: list[str], model: Path, calib
                 f"experience {ram['current_store_bytes']:,} B, buffer {ram['buffer_bytes']:,} B "
                 f"({ram['buffer_latents']} latents), frozen-stage arena {ram['frozen_stage_arena_bytes']:,} B"
             )
+    if args.plot and protocol == "class-incremental":
+        from .learn.plot import plot_experiences
+
+        plot_experiences(results, Path(args.plot))
+        err_console.print(f"wrote {args.plot}")
     ok = all(r["matches_reference"] and r["within_ram_cap"] for r in results)
     return 0 if ok else 1
 
