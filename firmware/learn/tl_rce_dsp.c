@@ -28,11 +28,7 @@ static inline uint32_t word(const uint8_t *p)
     return w;
 }
 
-#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && defined(__thumb2__) && defined(__OPTIMIZE__)
-/* Rows of 32-byte blocks in one loop: per block two LDMs of four words each for the prototype and for x
- * and eight USADA8 into the row's sum; per row, x restarts, the sum is stored and the count falls. The LDM
- * register lists must ascend, so the words are held in named registers; r7 stays free for a frame pointer.
- * The loop's other state (x, out, rows, blocks per row) lives in `ctx`, addressed through lr. */
+/* The row loop's state: x, the next output, the rows left, the 32-byte blocks per row. */
 struct sad_ctx {
     const uint8_t *x;
     int32_t *out;
@@ -40,6 +36,11 @@ struct sad_ctx {
     uint32_t blocks;
 };
 
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && defined(__thumb2__) && defined(__OPTIMIZE__)
+/* Rows of 32-byte blocks in one loop: per block two LDMs of four words each for the prototype and for x
+ * and eight USADA8 into the row's sum; per row, x restarts, the sum is stored and the count falls. The LDM
+ * register lists must ascend, so the words are held in named registers; r7 stays free for a frame pointer.
+ * The loop's other state (x, out, rows, blocks per row) lives in `ctx`, addressed through lr. */
 static void sad_rows32(const uint8_t *protos, struct sad_ctx *ctx)
 {
     register const uint8_t *p __asm__("r0") = protos;
@@ -75,13 +76,6 @@ static void sad_rows32(const uint8_t *protos, struct sad_ctx *ctx)
                      : "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "cc", "memory");
 }
 #else
-struct sad_ctx {
-    const uint8_t *x;
-    int32_t *out;
-    uint32_t rows;
-    uint32_t blocks;
-};
-
 static void sad_rows32(const uint8_t *protos, struct sad_ctx *ctx)
 {
     const uint8_t *p = protos;

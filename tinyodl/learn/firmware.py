@@ -55,13 +55,17 @@ def _producer(graph: Graph, tensor: str) -> str:
     return tensor
 
 
+def _cut(inner: Graph, at: str | None) -> Graph:
+    try:
+        return cut_at_features(inner, at)
+    except GraphError as exc:
+        raise TinyodlError(f"{inner.name}: {exc}") from None
+
+
 def learner_firmware(inner: Graph, board_name: str, ram_budget: int, features_at: str | None, prefix: str,
                      optimise: bool = True) -> LearnerFirmware:  # fmt: skip
     """`inner`: the imported network (edge quantization stripped)."""
-    try:
-        extractor = cut_at_features(inner, features_at)
-    except GraphError as exc:
-        raise TinyodlError(f"{inner.name}: {exc}") from None
+    extractor = _cut(inner, features_at)
     feature_tensor = extractor.outputs[0]
     t = inner.tensors[feature_tensor]
     if t.dtype not in (DType.INT8, DType.FLOAT32):
@@ -157,10 +161,7 @@ def replay_firmware(inner: Graph, board_name: str, ram_budget: int, replay_at: s
                     hidden: int = 0) -> ReplayFirmware:  # fmt: skip
     """The frozen stage up to `replay_at` (default: the head's input) and the replay application, with a
     buffer as large as the RAM budget leaves after the head, its training buffers and the current store."""
-    try:
-        frozen = cut_at_features(inner, replay_at)
-    except GraphError as exc:
-        raise TinyodlError(f"{inner.name}: {exc}") from None
+    frozen = _cut(inner, replay_at)
     tensor = frozen.outputs[0]
     t = frozen.tensors[tensor]
     float_latents = t.dtype is DType.FLOAT32

@@ -28,7 +28,7 @@ from ..errors import RunError, TinyodlError
 from ..ir import FullyConnected, Graph, Reshape
 from ..measure import CPI_SOURCE, estimate_cycles, latency_ms
 from ..runner import Progress, RunOptions, prepare, quiet
-from .firmware import import_for_learning, replay_firmware
+from .firmware import ReplayFirmware, import_for_learning, replay_firmware
 from .replay import HeadLearner, ReplayBuffer, ReplayParams
 from .run import normalise, quantize_inputs, reference_outputs
 
@@ -137,18 +137,35 @@ def _splits(data: Labelled) -> tuple[Labelled, Labelled]:
     return data.select(~test), data.select(test)
 
 
-def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progress: Progress = quiet) -> dict[str, Any]:
-    t_start = time.monotonic()
+def _data(opts: ReplayRunOptions) -> tuple[Labelled, Labelled, Labelled, int]:
+    """(the data, normalised; the training stream; the test split; the class count)."""
     data = load_labelled(opts.data)
-    how = opts.normalize or ("none" if opts.data.endswith(".npz") else "std")
-    data = normalise(data, how)
+    data = normalise(data, opts.normalize or ("none" if opts.data.endswith(".npz") else "std"))
     train_set, test_set = _splits(data)
-    classes = int(max(train_set.y.max(), test_set.y.max())) + 1
-    if not 1 <= opts.first_classes < classes:
-        raise TinyodlError(f"--first-classes must be 1..{classes - 1} for {classes} classes")
+    return data, train_set, test_set, int(max(train_set.y.max(), test_set.y.max())) + 1
+
+
+def _firmware(model_path: Path, board_name: str, opts: ReplayRunOptions, classes: int) -> tuple[ReplayFirmware, Head]:
+    """The replay firmware for the model and the head it starts from."""
     inner = import_for_learning(Path(model_path), opts.calibration)
     fw = replay_firmware(inner, board_name, opts.ram_budget, opts.replay_at, opts.prefix or Path(model_path).stem,
                          classes, opts.current, opts.train.batch, opts.optimise, opts.hidden)  # fmt: skip
+    return fw, initial_head(inner, fw.feature_tensor, classes, opts)
+
+
+def head_learner(fw: ReplayFirmware, head: Head, params: ReplayParams) -> HeadLearner:
+    """The host reference of the device's head, from the same start."""
+    w, b, w1, b1 = head
+    buffer = ReplayBuffer(fw.buffer, fw.features, dtype=fw.latent_dtype)
+    return HeadLearner(w, b, fw.scale, fw.zero_point, buffer, params, w1, b1)
+
+
+def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progress: Progress = quiet) -> dict[str, Any]:
+    t_start = time.monotonic()
+    data, train_set, test_set, classes = _data(opts)
+    if not 1 <= opts.first_classes < classes:
+        raise TinyodlError(f"--first-classes must be 1..{classes - 1} for {classes} classes")
+    fw, head = _firmware(model_path, board_name, opts, classes)
     experiences = [list(range(opts.first_classes))] + [[c] for c in range(opts.first_classes, classes)]
     chosen = [evenly(np.flatnonzero(np.isin(train_set.y, e)), fw.current) for e in experiences]
     tests = np.concatenate([evenly(np.flatnonzero(test_set.y == c), opts.eval_per_class) for c in range(classes)])
@@ -161,19 +178,9 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
                          strict=True))  # fmt: skip
     lat_test, _ = reference_outputs(fw.graph, fw.feature_tensor, False, xq_test)
     lat_test = lat_test.astype(fw.latent_dtype)
-    w0, b0, w10, b10 = initial_head(inner, fw.feature_tensor, classes, opts)
 
     def learner(params: ReplayParams) -> HeadLearner:
-        return HeadLearner(
-            w0,
-            b0,
-            fw.scale,
-            fw.zero_point,
-            ReplayBuffer(fw.buffer, fw.features, dtype=fw.latent_dtype),
-            params,
-            w10,
-            b10,
-        )
+        return head_learner(fw, head, params)
 
     host, no_replay = learner(opts.train), learner(replace(opts.train, replay=False))
     prep = prepare(board_name, fw.app, opts.run, progress, spec=fw.spec)
@@ -188,7 +195,7 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
         if (info.features, info.classes, info.buffer) != (fw.features, classes, fw.buffer):
             raise RunError(f"the firmware's learner ({info}) is not the generated one", sess.log())
         drv.params(opts.train)
-        drv.load_head(w0, b0, w10, b10)
+        drv.load_head(*head)
         for e, (exp_classes, picked) in enumerate(zip(experiences, chosen, strict=True)):
             frozen_ticks = []
             for n, i in enumerate(picked):
@@ -208,9 +215,9 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
             mask = np.isin(test_set.y[tests], seen)
             device_pred, head_ticks = [], []
             for j in np.flatnonzero(mask):
-                label, latent, _, head = drv.predict(lat_test[j], fw.latent_dtype)
+                label, latent, _, head_t = drv.predict(lat_test[j], fw.latent_dtype)
                 device_pred.append(label)
-                head_ticks.append(head)
+                head_ticks.append(head_t)
             truth = test_set.y[tests][mask]
             host_pred = host.predict(lat_test[mask])
             w_dev, b_dev = drv.head(classes, fw.hidden or fw.features)
@@ -299,15 +306,8 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
     head, a warm-up experience on the other users' latents fills the buffer; then each recording is
     predicted on the device with the state before it, then learned as one experience (with replay)."""
     t_start = time.monotonic()
-    data = load_labelled(opts.data)
-    how = opts.normalize or ("none" if opts.data.endswith(".npz") else "std")
-    data = normalise(data, how)
-    train_set, test_set = _splits(data)
-    classes = int(max(train_set.y.max(), test_set.y.max())) + 1
-    inner = import_for_learning(Path(model_path), opts.calibration)
-    fw = replay_firmware(inner, board_name, opts.ram_budget, opts.replay_at, opts.prefix or Path(model_path).stem,
-                         classes, opts.current, opts.train.batch, opts.optimise, opts.hidden)  # fmt: skip
-    w0, b0, w10, b10 = initial_head(inner, fw.feature_tensor, classes, opts)
+    data, train_set, test_set, classes = _data(opts)
+    fw, head = _firmware(model_path, board_name, opts, classes)
     warm = evenly(np.arange(len(train_set.y)), fw.current)
     progress("host reference: latents")
     warm_lat = reference_outputs(fw.graph, fw.feature_tensor, False, quantize_inputs(fw.graph, train_set.x[warm]))[0]
@@ -317,16 +317,7 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
     users = sorted({int(u) for u in test_set.subject.tolist()})
 
     def learner(params: ReplayParams) -> HeadLearner:
-        return HeadLearner(
-            w0,
-            b0,
-            fw.scale,
-            fw.zero_point,
-            ReplayBuffer(fw.buffer, fw.features, dtype=fw.latent_dtype),
-            params,
-            w10,
-            b10,
-        )
+        return head_learner(fw, head, params)
 
     prep = prepare(board_name, fw.app, opts.run, progress, spec=fw.spec)
     per_tick = prep.placement.counter.instructions_per_tick
@@ -343,7 +334,7 @@ def run_personalise(model_path: Path, board_name: str, opts: ReplayRunOptions,
         for user in users:
             host, no_replay = learner(opts.train), learner(replace(opts.train, replay=False))
             drv.params(opts.train)
-            drv.load_head(w0, b0, w10, b10)
+            drv.load_head(*head)
             for lat, label in zip(warm_lat, train_set.y[warm], strict=True):
                 drv.add(int(label), lat)
             reply = drv.train()
