@@ -67,5 +67,5 @@ def test_elm_runs(board: str, dtype: str) -> None:
                 "--limit", "3", "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["outputs_match"] is True and result["matches_tflite"] is True
+    assert result["outputs_match"] is True and result["matches_litert"] is True
     assert result["features"]["dtype"] == ("int8" if dtype == "int8" else "float32")

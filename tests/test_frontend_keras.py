@@ -71,5 +71,5 @@ def test_keras_model_runs_bit_exact(flatten_model: Path, tmp_path: Path) -> None
     calib = tmp_path / "calib.npz"
     np.savez(calib, x=np.random.default_rng(1).standard_normal((32, 20, 3)).astype(np.float32))
     result = run_model(flatten_model, "nucleo-l476rg", calib, ModelOptions(whole=True, limit=4, calibration=calib))
-    assert result["outputs_match"] is True and result["matches_tflite"] is True
+    assert result["outputs_match"] is True and result["matches_litert"] is True
     assert [layer["kind"] for layer in result["layers"]][-2:] == ["FULLY_CONNECTED", "FULLY_CONNECTED"]

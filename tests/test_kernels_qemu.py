@@ -43,7 +43,7 @@ def test_family_int8(tmp_path_factory: pytest.TempPathFactory, key: str, board: 
     model = _model(key, True, str(tmp_path_factory.getbasetemp()))
     result = run_model(model, board, None, ModelOptions(whole=True, limit=2))
     assert result["outputs_match"] is True, result["first_mismatch"]
-    assert result["matches_tflite"] is True
+    assert result["matches_litert"] is True
 
 
 @pytest.mark.parametrize("key", ["conv2d_same_s2_relu", "depthwise_m2_same_s2_relu", "dense_relu6", "add_relu"])
@@ -51,4 +51,4 @@ def test_family_f32(tmp_path_factory: pytest.TempPathFactory, key: str) -> None:
     model = _model(key, False, str(tmp_path_factory.getbasetemp()))
     result = run_model(model, "nucleo-h743zi", None, ModelOptions(whole=True, limit=2))
     assert result["outputs_match"] is True, result["first_mismatch"]
-    assert result["matches_tflite"] is True
+    assert result["matches_litert"] is True

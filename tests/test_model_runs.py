@@ -1,5 +1,5 @@
 """Models on the simulated boards: generated, built, run over the link; int8 outputs equal the numpy
-reference and TFLite's interpreter bit for bit; fp32 within the stated tolerance; per-layer counts."""
+reference, tflite-micro and LiteRT bit for bit; fp32 within the stated tolerance; per-layer counts."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _inputs(tmp: Path, shape: tuple[int, ...], n: int, seed: int) -> Path:
 def test_har_int8_bit_exact(har_tflite: dict[str, Path], tmp_path: Path, board: str) -> None:
     result = run_model(har_tflite["int8"], board, _inputs(tmp_path, (100, 6), 4, 1), ModelOptions(limit=4))
     assert result["outputs_match"] is True and result["first_mismatch"] is None
-    assert result["matches_tflite"] is True
+    assert result["matches_litert"] is True and result["matches_tflite_micro"] is True
     assert result["macc"] == 1_120_000 and result["activation_bytes"] == 6400
     assert result["arena_bytes"] == 6400 + 5 * 160  # the im2col buffer of the 32-channel convolutions
     lo, hi = result["instructions_range"]
@@ -55,7 +55,8 @@ def test_same_input_same_count(har_tflite: dict[str, Path], tmp_path: Path) -> N
 
 def test_har_f32_within_tolerance(har_tflite: dict[str, Path], tmp_path: Path) -> None:
     result = run_model(har_tflite["f32"], "nucleo-l476rg", _inputs(tmp_path, (100, 6), 3, 2), ModelOptions(limit=3))
-    assert result["outputs_match"] is True and result["matches_tflite"] is True
+    assert result["outputs_match"] is True and result["matches_litert"] is True
+    assert result["matches_tflite_micro"] is True
     assert result["fp32_tolerance"] == {"rtol": 1e-5, "atol": 1e-6}
     assert result["arena_bytes"] == 25600
 
@@ -74,7 +75,7 @@ def test_random_cnn_matches_tflite(tmp_path_factory: pytest.TempPathFactory, see
     board = "nucleo-l476rg" if seed % 2 else "nucleo-h743zi"
     result = run_model(model, board, None, ModelOptions(whole=True, limit=3))
     assert result["outputs_match"] is True, result["first_mismatch"]
-    assert result["matches_tflite"] is True
+    assert result["matches_litert"] is True
 
 
 def test_mismatch_is_traced_to_the_layer(har_tflite: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,5 +180,5 @@ def test_float_io_model_and_fc_rounding(tmp_path: Path) -> None:
         want = oracle.run(x.reshape(1, 20, 3), [inner.outputs[0]], quant)[inner.outputs[0]]
         np.testing.assert_array_equal(run_graph(inner, x)[inner.outputs[0]], want)
     result = run_model(path, "nucleo-l476rg", None, ModelOptions(whole=True, limit=4))
-    assert result["outputs_match"] is True and result["matches_tflite"] is True
+    assert result["outputs_match"] is True and result["matches_litert"] is True
     assert result["layers"][-1]["kernel"] == "tl_fully_connected_s8"  # the DSP variant rounds twice

@@ -38,7 +38,7 @@ def test_model_on_renode_equals_qemu(har_tflite: dict[str, Path], board: str, dt
     assert on_renode["outputs_match"] and on_qemu["outputs_match"]
     assert on_renode["outputs_sha256"] == on_qemu["outputs_sha256"]  # every output byte, float32 included
     if dtype == "int8":
-        assert on_renode["matches_tflite"] is True
+        assert on_renode["matches_litert"] is True
     granularity = on_qemu["instructions_granularity"]
     for a, b in zip(on_renode["layers"], on_qemu["layers"], strict=True):
         assert (a["name"], a["kernel"]) == (b["name"], b["kernel"])

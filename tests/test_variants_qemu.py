@@ -82,7 +82,7 @@ def _run(tmp_path_factory: pytest.TempPathFactory, key: str, int8: bool, board: 
     model = _model(key, int8, str(tmp_path_factory.getbasetemp()))
     result = run_model(model, board, None, ModelOptions(whole=True, limit=2))
     assert result["outputs_match"] is True, result["first_mismatch"]
-    assert result["matches_tflite"] is True
+    assert result["matches_litert"] is True
     return result
 
 

@@ -206,7 +206,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _print_model_table(results)
     else:
         _print_run_table(results)
-    return 0 if all(r["outputs_match"] for r in results) else 1
+    return 0 if all(r.get("passed", r["outputs_match"]) for r in results) else 1
 
 
 def _print_model_table(results: list[dict[str, Any]]) -> None:
@@ -222,13 +222,53 @@ def _print_model_table(results: list[dict[str, Any]]) -> None:
                       "-" if r["instructions_per_mac"] is None else f"{r['instructions_per_mac']:.2f}")  # fmt: skip
         out_console.print(table)
         match = "yes" if r["outputs_match"] else f"NO, first difference: {r['first_mismatch']}"
-        tfl = {True: "yes", False: "NO", None: "not checked"}[r["matches_tflite"]]
-        out_console.print(
-            f"outputs equal the numpy reference: {match}; equal TFLite's interpreter: {tfl} ({r['windows']} inputs)\n"
+        said = {True: "yes", False: "NO", None: "not checked"}
+        lines = [
+            f"outputs equal the numpy reference: {match}; tflite-micro: {said[r['matches_tflite_micro']]}; "
+            f"LiteRT: {said[r['matches_litert']]} ({r['windows']} inputs)"
+        ]
+        lines += _oracle_lines(r)
+        lines.append(
             f"flash {r['flash_bytes']:,} B, static RAM {r['static_ram_bytes']:,} B (arena {r['arena_bytes']:,} B), "
             f"stack peak {r['stack_peak_bytes']:,} B; estimated {r['latency_ms_estimated']} ms at "
             f"{r['clock_hz'] // 1_000_000} MHz ({r['estimate_model']})"
         )
+        if len(results) == 1:
+            lines.append(r["verdict"])
+        out_console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+    if len(results) > 1:  # the last line carries the verdict of every board
+        failed = [r["board"] for r in results if not r["passed"]]
+        for r in results:
+            out_console.print(f"{r['board']}: {r['verdict']}", markup=False, highlight=False, soft_wrap=True)
+        notes = sorted({r["verdict"].split("; ", 1)[1] for r in results if r["passed"] and "; " in r["verdict"]})
+        last = f"verdict: FAIL on {', '.join(failed)}" if failed else f"verdict: pass on all {len(results)} boards"
+        out_console.print(last + "".join(f"; {n}" for n in notes), markup=False, highlight=False, soft_wrap=True)
+
+
+def _oracle_lines(r: dict[str, Any]) -> list[str]:
+    """Where the device and the interpreters differ, and where the two interpreters differ from each other."""
+    lines = []
+    for key, name in (("tflite_micro", "tflite-micro"), ("litert", "LiteRT")):
+        d = r[f"{key}_difference"]
+        if d:
+            lines.append(f"the device vs {name}: {_diff_text(d)}")
+        elif r[f"matches_{key}"] is None:
+            lines.append(f"{name} not checked: {r['oracle_notes'].get(key, 'unavailable')}")
+    found = r["oracle_disagreement"]
+    if found:
+        first, at_output = found["first_layer"], found["output"]
+        where = f"first at {first['layer']} ({first['kind']}, tensor {first['tensor']}): {_diff_text(first)}" if (
+            first) else "at no layer both could read"  # fmt: skip
+        lines.append(f"LiteRT and tflite-micro disagree, {where}")
+        if at_output:
+            lines.append(f"  at the output ({at_output['tensor']}): {_diff_text(at_output)}")
+        lines.append(f"  why: {found['reason'] or 'not established'}")
+    return lines
+
+
+def _diff_text(d: dict[str, Any]) -> str:
+    return (f"{d['elements_differing']:,} of {d['elements']:,} elements differ in {len(d['windows'])} inputs, "
+            f"by up to {d['max_abs_difference']:g}")  # fmt: skip
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

@@ -1,8 +1,12 @@
 """Generate, build and run a model on a simulated board; compare every output with the host references.
 
 model file -> frontend -> IR -> cut at the feature layer -> lowering -> emission -> build -> simulator ->
-model application over the link -> compare with the numpy reference (bit-exact for int8) and with TFLite's
-own interpreter -> per-layer instructions -> result contract (SPEC section 6).
+model application over the link -> compare with the numpy reference (bit-exact for int8), with tflite-micro's
+interpreter and with LiteRT's -> per-layer instructions -> result contract (SPEC section 6).
+
+The verdict follows the numpy reference and tflite-micro (the interpreter that runs on microcontrollers, the
+one the device is meant to match). LiteRT is checked too; where it disagrees with tflite-micro the result
+says where (`oracle_disagreement`) and why, when the reason is understood (`tinyodl.crosscheck`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, crosscheck
 from .apps.model import ModelDriver, app_spec
 from .apps.protocol import close_session, open_session
 from .boards import load_board
@@ -35,6 +39,8 @@ from .toolchain.project import AppSpec
 
 FP32_RTOL = 1e-5  # float32: device and numpy may sum in a different order
 FP32_ATOL = 1e-6
+TOLERANCE = crosscheck.Tolerance(FP32_RTOL, FP32_ATOL)
+ORACLES = {"tflite_micro": "tflite-micro", "litert": "LiteRT"}  # result key -> the name the output uses
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,21 @@ def generate_files(
 
 
 def load_inputs(path: Path, graph: Graph, limit: int) -> np.ndarray:
-    """Windows from an .npz ('x', or its only array), quantized with the model's input parameters."""
+    """Windows from an .npz ('x', or its only array), quantized with the model's input parameters. A NaN or
+    infinity in a window that is run is refused: it has no int8 value, and no meaningful float32 comparison."""
     t = graph.tensors[graph.inputs[0]]
     x = read_windows(path, t.shape, "inputs")[:limit]
+    if x.dtype.kind in "fc":
+        bad = ~np.isfinite(x.reshape(len(x), -1))
+        if bad.any():
+            window, element = (int(v) for v in np.argwhere(bad)[0])
+            value = x.reshape(len(x), -1)[window, element]
+            what = "NaN" if np.isnan(value) else ("+inf" if value > 0 else "-inf")
+            position = [int(v) for v in np.unravel_index(element, t.shape)]
+            where = f" (position {position} in {t.shape})" if sum(d > 1 for d in t.shape) > 1 else ""
+            raise TinyodlError(
+                f"{path}: window {window}, element {element}{where} is {what}; the inputs must be finite numbers"
+            )
     if t.dtype is DType.INT8:
         if x.dtype.kind == "f":
             assert t.quant is not None
@@ -122,9 +140,9 @@ def robot_files(
     platform = renode.platform_path(board)
     model_path = Path(model_path)
     _, graph, _ = import_model(model_path, opts)
+    x = model_inputs(graph, inputs_path, 1, opts.run.seed)[0]  # bad inputs fail before anything is built
     lowered, app, spec = model_app(graph, board.name, opts, model_path.stem)
     elf = renode.build_board_image(board, app, spec)
-    x = model_inputs(graph, inputs_path, 1, opts.run.seed)[0]
     expected = run_graph(graph, x)[lowered.output]
     exchange = model_exchange(board, lowered, "model", x, expected)
     variables = write_variables((out or elf.parent) / f"{board.name}.model.yaml", board, platform, elf, exchange)
@@ -136,30 +154,148 @@ def run_model(
 ) -> dict[str, Any]:
     model_path = Path(model_path)
     full, graph, tflite_path = import_model(model_path, opts)
+    xs = model_inputs(graph, inputs_path, opts.limit, opts.run.seed)  # bad inputs fail before anything is built
     t_gen = time.monotonic()
     lowered, app, spec = model_app(graph, board_name, opts, model_path.stem)
     generate_s = time.monotonic() - t_gen
     run_opts = opts.run
     prep = prepare(board_name, app, run_opts, progress, spec=spec)
 
-    xs = model_inputs(graph, inputs_path, opts.limit, run_opts.seed)
     refs = [run_graph(graph, x) for x in xs]
-    oracle = _oracle(tflite_path)
-    result = _execute(prep, lowered, full, graph, xs, refs, oracle, model_path, run_opts, progress)
+    oracles = _oracles(tflite_path)
+    result = _execute(prep, lowered, full, graph, xs, refs, oracles, model_path, run_opts, progress)
     result["generate_seconds"] = round(generate_s, 3)
     result["kernels"] = "optimised" if opts.optimise else "reference"
     return result
 
 
-def _oracle(path: Path) -> Any:
+def _oracles(path: Path) -> dict[str, Any]:
+    """Result key -> the interpreter, or a string saying why it is not available."""
     if path.suffix.lower() != ".tflite":
-        return None
-    try:
-        from .frontends.oracle import TFLiteOracle
+        return {key: f"no .tflite file for {path}" for key in ORACLES}
+    from .frontends.oracle import TFLiteOracle, TFLMOracle
 
-        return TFLiteOracle(path)
+    found: dict[str, Any] = {}
+    for key, cls in (("tflite_micro", TFLMOracle), ("litert", TFLiteOracle)):
+        try:
+            found[key] = cls(path)
+        except FrontendError as exc:
+            found[key] = str(exc)
+    return found
+
+
+def _oracle_inputs(full: Graph, graph: Graph, xs: np.ndarray) -> np.ndarray:
+    """The windows as the .tflite model takes them: its input shape; for a float-input model whose QUANTIZE the
+    device does not run, the int8 windows dequantized (the model's QUANTIZE maps them back to the same values)."""
+    src = full.tensors[full.inputs[0]]
+    q = graph.tensors[graph.inputs[0]].quant
+    x = xs.reshape(len(xs), *src.shape)
+    if src.dtype is DType.FLOAT32 and x.dtype == np.int8 and q is not None:
+        x = (x.astype(np.float32) - np.float32(q.zero_point[0])) * np.float32(q.scale[0])
+    return x.astype(src.dtype.numpy)
+
+
+def _check_oracles(
+    oracles: dict[str, Any], full: Graph, graph: Graph, m: LoweredModel, xs: np.ndarray, device: np.ndarray
+) -> dict[str, Any]:
+    """Run both interpreters on every window, compare each with the device, and the two with each other."""
+    layers = [(layer.op_name, layer.kind, layer.output) for layer in m.layers]
+    names = list(dict.fromkeys([t for _, _, t in layers] + [m.output]))
+    oracle_xs = _oracle_inputs(full, graph, xs)
+    runs: dict[str, dict[str, np.ndarray]] = {}
+    notes: dict[str, str] = {}
+    for key, oracle in oracles.items():
+        if isinstance(oracle, str):
+            notes[key] = oracle
+            continue
+        try:
+            got = oracle.run_batch(oracle_xs, names)
+        except FrontendError as exc:
+            notes[key] = str(exc)
+            continue
+        if m.output not in got:
+            notes[key] = f"{ORACLES[key]} has no tensor named {m.output!r}"
+            continue
+        runs[key] = got
+    out: dict[str, Any] = {"oracle_notes": notes}
+    for key in ORACLES:
+        diff = crosscheck.difference(device, runs[key][m.output], TOLERANCE) if key in runs else None
+        out[f"matches_{key}"] = None if key not in runs else diff is None
+        out[f"{key}_difference"] = diff
+    disagreement = None
+    if len(runs) == 2:
+        disagreement = crosscheck.locate(layers, runs["litert"], runs["tflite_micro"], m.output, TOLERANCE)
+    if disagreement is not None:
+        disagreement["reason"] = _explain(oracles["litert"], graph, oracle_xs, disagreement, runs)
+    out["oracle_disagreement"] = disagreement
+    return out
+
+
+def _explain(
+    litert: Any, graph: Graph, oracle_xs: np.ndarray, found: dict[str, Any], runs: dict[str, Any]
+) -> str | None:
+    """The reason for a LiteRT vs tflite-micro disagreement, when it is one understood (crosscheck)."""
+    first = found["first_layer"]
+    if first is None or first["kind"] != "FULLY_CONNECTED":
+        return None
+    ops = [op for op in graph.ops if op.outputs[0] == first["tensor"]]
+    if not ops:
+        return None
+    source = ops[0].inputs[0]
+    try:
+        x = litert.run_batch(oracle_xs, [source]).get(source)
     except FrontendError:
         return None
+    if x is None:
+        return None
+    tensor = first["tensor"]
+    return crosscheck.explain_fully_connected(graph, tensor, x, runs["litert"][tensor], runs["tflite_micro"][tensor])
+
+
+def verdict(r: dict[str, Any]) -> tuple[bool, str]:
+    """Pass or fail, from the numpy reference and tflite-micro, and the line that says so and names every
+    checked interpreter that disagrees with the device or with the other one."""
+    n = r["windows"]
+    micro, lite = r["matches_tflite_micro"], r["matches_litert"]
+    passed = bool(r["outputs_match"]) and micro is not False
+    problems = []
+    if not r["outputs_match"]:
+        first = r["first_mismatch"] or {}
+        problems.append(f"the device differs from the numpy reference (first at {first.get('layer') or 'the output'})")
+    if micro is False:
+        problems.append(f"the device differs from tflite-micro ({_how_much(r['tflite_micro_difference'])})")
+    if lite is False:
+        problems.append(f"the device differs from LiteRT ({_how_much(r['litert_difference'])})")
+    if passed:
+        agree = ["the numpy reference"] + (["tflite-micro"] if micro else []) + (["LiteRT"] if lite else [])
+        line = f"verdict: pass: the device equals {_and(agree)} on {n} inputs"
+        if micro is None:
+            line += f"; tflite-micro not checked ({r['oracle_notes'].get('tflite_micro', 'unavailable')})"
+        if lite is False:
+            where = _where(r["oracle_disagreement"])
+            why = crosscheck.FC_FLOAT_REQUANTIZATION_SHORT if (r["oracle_disagreement"] or {}).get("reason") else (
+                "reason not established")  # fmt: skip
+            how = _how_much(r["litert_difference"])
+            line += f"; LiteRT's reference kernels differ from the device ({how}{where}: {why})"
+        elif lite is None:
+            line += f"; LiteRT not checked ({r['oracle_notes'].get('litert', 'unavailable')})"
+        return True, line
+    return False, f"verdict: FAIL: {'; '.join(problems)}"
+
+
+def _how_much(d: dict[str, Any] | None) -> str:
+    if not d:
+        return "no details"
+    return f"{d['elements_differing']:,} of {d['elements']:,} output elements, by up to {d['max_abs_difference']:g}"
+
+
+def _where(found: dict[str, Any] | None) -> str:
+    first = (found or {}).get("first_layer")
+    return f"; first at {first['layer']}" if first else ""
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _execute(
@@ -169,7 +305,7 @@ def _execute(
     graph: Graph,
     xs: np.ndarray,
     refs: list[dict[str, np.ndarray]],
-    oracle: Any,
+    oracles: dict[str, Any],
     model_path: Path,
     opts: RunOptions,
     progress: Progress,
@@ -199,14 +335,8 @@ def _execute(
         link = {"retransmissions": sess.link.retransmissions, "duplicates": sess.link.duplicates}
     run_s = time.monotonic() - t0
 
-    tflite_match: bool | None = None
-    if oracle is not None:
-        in_t = graph.tensors[m.input]
-        quant = (in_t.quant.scale[0], in_t.quant.zero_point[0]) if in_t.quant is not None else None
-        tflite_match = all(
-            _matches(d, oracle.run(x.reshape(full.tensors[full.inputs[0]].shape), [m.output], quant)[m.output])
-            for d, x in zip(device_out, xs, strict=True)
-        )
+    progress(f"{prep.board.name}: tflite-micro and LiteRT")
+    checks = _check_oracles(oracles, full, graph, m, xs, np.stack(device_out))
     fp32_difference = None
     if out_t.dtype is DType.FLOAT32:
         got, want = np.stack(device_out), np.stack([r[m.output] for r in refs])
@@ -230,7 +360,7 @@ def _execute(
     macc = sum(layer.macc for layer in m.layers)
     cycles = estimate_cycles(prep.board.cpu, instructions)
     outputs_match = trace is None
-    return {
+    result = {
         "tinyodl_version": __version__,
         "model": str(model_path),
         "source": graph.source,
@@ -262,7 +392,12 @@ def _execute(
         "stack_peak_bytes": stats.stack_peak_bytes,
         "outputs_match": outputs_match,
         "outputs_sha256": hashlib.sha256(b"".join(d.tobytes() for d in device_out)).hexdigest(),
-        "matches_tflite": tflite_match,
+        "matches_tflite_micro": checks["matches_tflite_micro"],
+        "matches_litert": checks["matches_litert"],
+        "tflite_micro_difference": checks["tflite_micro_difference"],  # device vs tflite-micro, all inputs
+        "litert_difference": checks["litert_difference"],
+        "oracle_disagreement": checks["oracle_disagreement"],  # LiteRT vs tflite-micro: where, how much, why
+        "oracle_notes": checks["oracle_notes"],  # why an interpreter was not checked
         "fp32_tolerance": {"rtol": FP32_RTOL, "atol": FP32_ATOL} if out_t.dtype is DType.FLOAT32 else None,
         "fp32_difference": fp32_difference,  # from the numpy reference, over all inputs
         "first_mismatch": trace,
@@ -272,6 +407,8 @@ def _execute(
         "build_seconds": round(prep.build_seconds, 2),
         "run_seconds": round(run_s, 2),
     }
+    result["passed"], result["verdict"] = verdict(result)
+    return result
 
 
 def _trace(

@@ -96,7 +96,7 @@ def _side_by_side(ref: dict[str, Any], opt: dict[str, Any]) -> dict[str, Any]:
         })  # fmt: skip
     keys = ("instructions", "instructions_per_mac", "latency_ms_estimated", "flash_bytes", "static_ram_bytes",
             "arena_bytes", "activation_bytes", "stack_peak_bytes", "generate_seconds", "build_seconds",
-            "outputs_match", "matches_tflite")  # fmt: skip
+            "outputs_match", "matches_tflite_micro", "matches_litert")  # fmt: skip
     return {
         "board": opt["board"],
         "core": opt["core"],

@@ -1,5 +1,9 @@
-"""TFLite's own interpreter as the oracle: LiteRT with the REFERENCE op resolver (the default one uses
-XNNPACK delegates), keeping every intermediate tensor so the feature layer can be read."""
+"""The interpreters a generated model is checked against, each keeping every intermediate tensor so the
+feature layer (and every layer before it) can be read:
+
+- LiteRT (TFLite's interpreter) with the REFERENCE op resolver (the default one uses XNNPACK delegates);
+- tflite-micro's interpreter, the one that runs on microcontrollers, in a child process (see `TFLMOracle`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from .tflite import FrontendError
 
 
 class TFLiteOracle:
+    """LiteRT's interpreter on the reference kernels."""
+
     def __init__(self, path: Path) -> None:
         try:
             from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -43,6 +49,13 @@ class TFLiteOracle:
             out[name] = np.array(self._it.get_tensor(index))
         return out
 
+    def run_batch(self, xs: np.ndarray, tensors: list[str]) -> dict[str, np.ndarray]:
+        """Run each window of `xs` (already in the model's input type and shape); per tensor the values of
+        every window stacked, [windows, *shape]. Tensors the interpreter does not have are left out."""
+        known = [t for t in tensors if t.split("#")[0] in self._by_name]
+        runs = [self.run(x, known) for x in xs]
+        return {t: np.stack([r[t] for r in runs]) for t in known}
+
 
 _TFLM_SCRIPT = (
     "import sys\n"
@@ -69,3 +82,81 @@ def tflm_arena(path: Path, timeout_s: float = 120.0) -> dict[str, int]:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise FrontendError(f"tflite-micro could not load {path}: {tail} (pip install 'tinyodl[tf]')")
     return {f"{k}_bytes": int(v) for k, v in found.items()}
+
+
+_TFLM_RUN_SCRIPT = r"""
+import json, sys
+import numpy as np
+from tflite_micro.python.tflite_micro import runtime
+
+model_path, in_path, out_path = sys.argv[1:4]
+names = json.loads(sys.argv[4])
+with open(model_path, "rb") as f:
+    data = f.read()
+tensors = runtime.convert_bytearray_to_object(data).subgraphs[0].tensors
+first = {}
+for i, t in enumerate(tensors):
+    first.setdefault((t.name or b"").decode(errors="replace"), i)
+wanted = {}
+for k, name in enumerate(names):
+    base, _, suffix = name.partition("#")
+    index = int(suffix) if suffix.isdigit() else first.get(base)
+    if index is not None and 0 <= index < len(tensors):
+        wanted[k] = index
+elements = sum(int(np.prod(t.shape)) if t.shape is not None else 1 for t in tensors)
+arena = len(data) + 16 * elements + (1 << 20)
+it = runtime.Interpreter.from_bytes(data, arena_size=arena,
+                                    intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+xs = np.load(in_path)["x"]
+got = {k: [] for k in wanted}
+for x in xs:
+    it.set_input(x, 0)
+    it.invoke()
+    for k, index in wanted.items():
+        got[k].append(np.array(it.GetTensor(index, 0)["tensor_data"]))
+np.savez(out_path, **{f"t{k}": np.stack(v) for k, v in got.items()})
+"""
+
+
+class TFLMOracle:
+    """tflite-micro's interpreter (its reference kernels, as a microcontroller build without an optimised
+    kernel library runs them), with every tensor preserved so intermediate layers can be read.
+
+    It runs in a child process, all windows in one call: its C++ code prints to the process's own output
+    streams, and a bad tensor index crashes the process instead of raising."""
+
+    def __init__(self, path: Path, timeout_s: float = 300.0) -> None:
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec("tflite_micro") is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise FrontendError("the tflite-micro oracle needs tflite-micro: pip install 'tinyodl[tf]'")
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+
+    def run_batch(self, xs: np.ndarray, tensors: list[str]) -> dict[str, np.ndarray]:
+        """Run each window of `xs` (already in the model's input type and shape); per tensor the values of
+        every window stacked, [windows, *shape]. Tensors the model file does not have are left out."""
+        import json
+        import subprocess
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="tinyodl-tflm-") as tmp:
+            in_path, out_path = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+            np.savez(in_path, x=np.asarray(xs))
+            argv = [sys.executable, "-c", _TFLM_RUN_SCRIPT, str(self.path), str(in_path), str(out_path),
+                    json.dumps(tensors)]  # fmt: skip
+            try:
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                raise FrontendError(f"tflite-micro did not run {self.path} within {self.timeout_s:.0f} s") from None
+            if proc.returncode != 0 or not out_path.exists():
+                lines = [ln for ln in (proc.stderr + proc.stdout).strip().splitlines() if ln.strip()]
+                why = lines[-1] if lines else f"exit status {proc.returncode}"
+                raise FrontendError(f"tflite-micro could not run {self.path}: {why}")
+            with np.load(out_path) as data:
+                return {name: data[f"t{k}"] for k, name in enumerate(tensors) if f"t{k}" in data}
