@@ -46,6 +46,7 @@ from tinyodl.reference import (
     run,
 )
 from tinyodl.reference.compare import F32_ULP_TOLERANCE, max_ulp
+from tinyodl.reference.params import ArenaBuffer
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_DIR = ROOT / "firmware" / "kernels"
@@ -82,7 +83,10 @@ def parse_header(text: str) -> dict[str, type[ctypes.Structure]]:
         for decl in filter(None, (d.strip() for d in body.split(";"))):
             match = re.fullmatch(r"(?:const\s+)?(\w+)\s+(.+)", decl, flags=re.S)
             assert match, decl
-            base = _C_TYPES[match.group(1)]
+            if match.group(1).endswith("_fn"):  # a function pointer (a fused layer's inner kernels)
+                layout.append((match.group(2).strip(), ctypes.c_void_p))
+                continue
+            base = structs[match.group(1)] if match.group(1) in structs else _C_TYPES[match.group(1)]
             for item in (i.strip() for i in match.group(2).split(",")):
                 array = re.fullmatch(r"(\w+)\[(\d+)\]", item)
                 if item.startswith("*"):
@@ -105,13 +109,23 @@ def struct_name(params_cls: type[KernelParams]) -> str:
     return f"tl_{params_cls.family}_{suffix}_params_t"
 
 
-def to_struct(params: KernelParams, keep: list[Any]) -> ctypes.Structure:
-    """Fill the C struct from the Python params (same field names); arrays stay alive in `keep`."""
+def to_struct(params: KernelParams, keep: list[Any], lib: ctypes.CDLL | None = None) -> ctypes.Structure:
+    """Fill the C struct from the Python params (same field names); arrays stay alive in `keep`. Working
+    memory in the arena gets a buffer of its own, filled with garbage; function pointers come from `lib`."""
     struct_cls = STRUCTS[struct_name(type(params))]
     values = {}
     for field_name, ctype in struct_cls._fields_:
         value = getattr(params, field_name)
-        if hasattr(ctype, "contents"):  # a pointer
+        if isinstance(value, KernelParams):
+            values[field_name] = to_struct(value, keep, lib)
+        elif ctype is ctypes.c_void_p:
+            assert lib is not None, f"{field_name}: a function pointer needs the library"
+            values[field_name] = ctypes.cast(getattr(lib, value.name), ctypes.c_void_p)
+        elif isinstance(value, ArenaBuffer):
+            buffer = np.full(value.nbytes, 0x5A, np.uint8)
+            keep.append(buffer)
+            values[field_name] = buffer.ctypes.data_as(ctype)
+        elif hasattr(ctype, "contents"):  # a pointer
             if value is None:
                 values[field_name] = ctype()
             else:

@@ -259,4 +259,51 @@ tl_status_t tl_pad_s8(const tl_pad_s8_params_t *p, const int8_t *in, int8_t *out
 tl_status_t tl_pad_f32_check(const tl_pad_f32_params_t *p);
 tl_status_t tl_pad_f32(const tl_pad_f32_params_t *p, const float *in, float *out);
 
+/* ---- CONV_2D fused with the MAX_POOL_2D / AVERAGE_POOL_2D that reads only its output ----------------- */
+/*
+ * The pooled output is produced directly, `band` convolution output rows at a time (columns when the
+ * output is one row): each band is convolved into `buffer`, then pooled into the output, so the
+ * full-resolution tensor never exists. `conv` and `pool` describe the whole layer; the kernel narrows
+ * copies of them to each band (the input window, the padding before it, the band's length) and calls
+ * `conv_fn` / `pool_fn`, the kernels the generator chose for each. Along the band axis the pooling
+ * windows tile the output: window = stride, no padding before; `band` is a multiple of that stride.
+ */
+typedef tl_status_t (*tl_conv2d_s8_fn)(const tl_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
+typedef tl_status_t (*tl_conv2d_s8_check_fn)(const tl_conv2d_s8_params_t *p);
+typedef tl_status_t (*tl_pool2d_s8_fn)(const tl_pool2d_s8_params_t *p, const int8_t *in, int8_t *out);
+typedef tl_status_t (*tl_pool2d_s8_check_fn)(const tl_pool2d_s8_params_t *p);
+typedef tl_status_t (*tl_conv2d_f32_fn)(const tl_conv2d_f32_params_t *p, const float *in, float *out);
+typedef tl_status_t (*tl_conv2d_f32_check_fn)(const tl_conv2d_f32_params_t *p);
+typedef tl_status_t (*tl_pool2d_f32_fn)(const tl_pool2d_f32_params_t *p, const float *in, float *out);
+typedef tl_status_t (*tl_pool2d_f32_check_fn)(const tl_pool2d_f32_params_t *p);
+
+typedef struct {
+    tl_conv2d_s8_params_t conv;
+    tl_pool2d_s8_params_t pool;
+    int32_t band;
+    int8_t *buffer; /* arena: band x (out_w x out_ch, or out_ch for a one-row output) */
+    int32_t buffer_bytes;
+    tl_conv2d_s8_fn conv_fn;
+    tl_conv2d_s8_check_fn conv_check;
+    tl_pool2d_s8_fn pool_fn;
+    tl_pool2d_s8_check_fn pool_check;
+} tl_conv_pool_s8_params_t;
+
+typedef struct {
+    tl_conv2d_f32_params_t conv;
+    tl_pool2d_f32_params_t pool;
+    int32_t band;
+    float *buffer;
+    int32_t buffer_bytes;
+    tl_conv2d_f32_fn conv_fn;
+    tl_conv2d_f32_check_fn conv_check;
+    tl_pool2d_f32_fn pool_fn;
+    tl_pool2d_f32_check_fn pool_check;
+} tl_conv_pool_f32_params_t;
+
+tl_status_t tl_conv_pool_s8_check(const tl_conv_pool_s8_params_t *p);
+tl_status_t tl_conv_pool_s8(const tl_conv_pool_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_conv_pool_f32_check(const tl_conv_pool_f32_params_t *p);
+tl_status_t tl_conv_pool_f32(const tl_conv_pool_f32_params_t *p, const float *in, float *out);
+
 #endif /* TL_KERNELS_H */

@@ -18,7 +18,8 @@ import numpy as np
 from ..boards import Board
 from ..errors import TinyodlError
 from ..ir import DType, Graph, Reshape
-from ..passes import MemoryPlan, plan_memory
+from ..passes import MemoryPlan, check_plan, fuse_conv_pool, plan_memory
+from ..passes.memory import ALIGN
 from ..reference import params as kp
 from . import variants
 from .names import NameTable, c_ident
@@ -73,32 +74,88 @@ def choose_kernel(params: kp.KernelParams, board: Board, optimise: bool = True) 
     return variants.choose(params, board, optimise)
 
 
-def lower(graph: Graph, board: Board, prefix: str | None = None, optimise: bool = True) -> LoweredModel:
+FUSED_BANDS = 8  # a fused convolution + pooling runs in about this many bands (docs/kernels.md)
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _fused_choice(params: kp.KernelParams, board: Board, optimise: bool) -> tuple[variants.Choice, int]:
+    """A fused convolution + pooling: its inner kernels chosen as for the two layers alone, its band (about
+    FUSED_BANDS bands; whole pairs of positions for the pairwise int8 convolution), and its working memory
+    (the convolution's, then the band buffer)."""
+    assert isinstance(params, kp.ConvPoolS8Params | kp.ConvPoolF32Params)
+    conv = choose_kernel(params.conv, board, optimise)
+    pool = choose_kernel(params.pool, board, optimise)
+    unit = params.band_unit
+    if unit % 2 and not conv.is_reference:
+        unit *= 2
+    band = min(-(-params.band_length // (FUSED_BANDS * unit)) * unit, params.band_length)
+    band = max(band, params.band_unit)
+    fused = replace(
+        params,
+        conv=conv.params,
+        pool=pool.params,
+        band=band,
+        buffer_bytes=params.band_bytes(band),
+        conv_fn=kp.CFunction(conv.function),
+        conv_check=kp.CFunction(f"{conv.function}_check"),
+        pool_fn=kp.CFunction(pool.function),
+        pool_check=kp.CFunction(f"{pool.function}_check"),
+    )
+    n_bands = -(-params.band_length // band)
+    note = f"fused, {n_bands} bands of {band}; conv: {conv.note}; pool: {pool.note}"
+    omit = tuple(f"conv.{f}" for f in conv.omit) + tuple(f"pool.{f}" for f in pool.omit)
+    return variants.Choice(params.c_function, fused, note, omit), _align(conv.scratch_bytes) + fused.buffer_bytes
+
+
+def _with_scratch(params: kp.KernelParams, offset: int) -> kp.KernelParams:
+    """The params with their working memory placed at `offset` in the arena."""
+    if isinstance(params, kp.ConvPoolS8Params | kp.ConvPoolF32Params):
+        conv_bytes = int(getattr(params.conv, "scratch_bytes", 0))
+        conv = (
+            replace(params.conv, scratch=kp.ArenaBuffer(offset, conv_bytes, "int16_t")) if conv_bytes else params.conv
+        )
+        ctype = "int8_t" if params.dtype is DType.INT8 else "float"
+        buffer = kp.ArenaBuffer(offset + _align(conv_bytes), params.buffer_bytes, ctype)
+        return replace(params, conv=conv, buffer=buffer)
+    return replace(params, scratch=kp.ArenaBuffer(offset, int(getattr(params, "scratch_bytes")), "int16_t"))  # type: ignore[call-arg]  # noqa: B009
+
+
+def lower(
+    graph: Graph, board: Board, prefix: str | None = None, optimise: bool = True, fuse: bool = True
+) -> LoweredModel:
+    """`fuse`: a convolution and the pooling that reads its output become one layer (passes.fuse)."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise LoweringError(f"{graph.name}: one input and one output are supported")
+    if fuse:
+        graph = fuse_conv_pool(graph)
     names = NameTable(prefix or graph.name)
     chosen: dict[int, variants.Choice] = {}
+    scratch: dict[int, int] = {}
     for index, op in enumerate(graph.ops):
         if isinstance(op, Reshape):
             continue
         try:
             params = kp.from_ir(op, graph.tensors)
         except kp.ParamsError as exc:
-            raise LoweringError(f"{graph.name}: {op.kind} {op.name}: {exc}") from None
-        except (NotImplementedError, KeyError, TypeError):
-            raise LoweringError(
-                f"{graph.name}: {op.kind} {op.name} cannot be generated; the extractor supports "
-                "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, MEAN, ADD, PAD"
-            ) from None
-        chosen[index] = choose_kernel(params, board, optimise)
-    plan = plan_memory(graph, {i: c.scratch_bytes for i, c in chosen.items() if c.scratch_bytes})
+            raise LoweringError(f"{graph.name}: {exc}") from None
+        if isinstance(params, kp.ConvPoolS8Params | kp.ConvPoolF32Params):
+            chosen[index], scratch_bytes = _fused_choice(params, board, optimise)
+        else:
+            chosen[index] = choose_kernel(params, board, optimise)
+            scratch_bytes = chosen[index].scratch_bytes
+        if scratch_bytes:
+            scratch[index] = scratch_bytes
+    plan = plan_memory(graph, scratch)
+    check_plan(graph, plan)
     layers: list[Layer] = []
     for index, choice in chosen.items():
         op = graph.ops[index]
         chosen_params: kp.KernelParams = choice.params
         if index in plan.scratch:
-            buffer = kp.ArenaBuffer(plan.scratch[index], choice.scratch_bytes, "int16_t")
-            chosen_params = replace(chosen_params, scratch=buffer)  # type: ignore[call-arg]
+            chosen_params = _with_scratch(chosen_params, plan.scratch[index])
         data_inputs = tuple(n for n in op.inputs if not graph.tensors[n].is_constant)
         layers.append(
             Layer(
@@ -162,25 +219,36 @@ def params_fields(layer: Layer) -> tuple[list[CArray], list[CField]]:
     """The constant arrays and the initialiser fields of one layer's params struct."""
     arrays: list[CArray] = []
     out: list[CField] = []
-    for f in fields(layer.params):
-        value = getattr(layer.params, f.name)
-        if value is None or f.name in layer.omit:
-            out.append(CField(f.name, "null", None))
+    _fields_of(layer, layer.params, "", arrays, out)
+    return arrays, out
+
+
+def _fields_of(layer: Layer, params: kp.KernelParams, prefix: str, arrays: list[CArray], out: list[CField]) -> None:
+    for f in fields(params):
+        value = getattr(params, f.name)
+        name = prefix + f.name
+        if isinstance(value, kp.KernelParams):  # a struct inside the struct: `.conv.weights = ...`
+            _fields_of(layer, value, f"{name}.", arrays, out)
+            continue
+        if isinstance(value, kp.CFunction):
+            out.append(CField(name, "ptr", value.name))
+            continue
+        if value is None or name in layer.omit:
+            out.append(CField(name, "null", None))
         elif isinstance(value, kp.ArenaBuffer):
-            out.append(CField(f.name, "arena", (value.ctype, value.offset)))
+            out.append(CField(name, "arena", (value.ctype, value.offset)))
         elif isinstance(value, np.ndarray):
             ctype = _C_ELEM.get(value.dtype)
             if ctype is None:
-                raise LoweringError(f"{layer.op_name}: {f.name} has element type {value.dtype}")
-            ident = f"{layer.ident}_{c_ident(f.name)}"
+                raise LoweringError(f"{layer.op_name}: {name} has element type {value.dtype}")
+            ident = f"{layer.ident}_{c_ident(name)}"
             arrays.append(CArray(ident, ctype, np.ascontiguousarray(value).reshape(-1)))
-            out.append(CField(f.name, "ptr", ident))
+            out.append(CField(name, "ptr", ident))
         elif isinstance(value, tuple):
-            out.append(CField(f.name, "list", value))
+            out.append(CField(name, "list", value))
         elif isinstance(value, bool | int | np.integer):
-            out.append(CField(f.name, "int", int(value)))
+            out.append(CField(name, "int", int(value)))
         elif isinstance(value, float | np.floating):
-            out.append(CField(f.name, "float", float(value)))
+            out.append(CField(name, "float", float(value)))
         else:
-            raise LoweringError(f"{layer.op_name}: field {f.name} of type {type(value).__name__}")
-    return arrays, out
+            raise LoweringError(f"{layer.op_name}: field {name} of type {type(value).__name__}")

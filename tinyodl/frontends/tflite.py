@@ -34,9 +34,11 @@ from ..ir import (
     Quant,
     Quantize,
     Reshape,
+    ShapeArith,
     Softmax,
     Tensor,
 )
+from ..passes.fold import fold_constants
 
 
 class FrontendError(TinyodlError):
@@ -58,6 +60,7 @@ def _require_tflite() -> Any:
 
 
 def supported_ops() -> list[str]:
+    """The layers the frontend imports (shape arithmetic, folded at import, is listed by passes.fold)."""
     return sorted(_HANDLERS)
 
 
@@ -252,6 +255,42 @@ def _unary(cls: type[Quantize] | type[Dequantize], kind: str) -> Callable[[_Read
     return build
 
 
+_SHAPE_OPTIONS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    # TFLite op -> (options table, (option name, accessor) pairs) of the shape arithmetic folded at import
+    "SHAPE": ("ShapeOptions", ()),
+    "STRIDED_SLICE": ("StridedSliceOptions", (("begin_mask", "BeginMask"), ("end_mask", "EndMask"),
+                      ("ellipsis_mask", "EllipsisMask"), ("new_axis_mask", "NewAxisMask"),
+                      ("shrink_axis_mask", "ShrinkAxisMask"), ("offset", "Offset"))),
+    "PACK": ("PackOptions", (("axis", "Axis"),)),
+    "CONCATENATION": ("ConcatenationOptions", (("axis", "Axis"), ("fused_activation", "FusedActivationFunction"))),
+    "GATHER": ("GatherOptions", (("axis", "Axis"), ("batch_dims", "BatchDims"))),
+    "SLICE": ("SliceOptions", ()),
+    "REDUCE_PROD": ("ReducerOptions", (("keep_dims", "KeepDims"),)),
+    "CAST": ("CastOptions", ()),
+    "ADD": ("AddOptions", (("fused_activation", "FusedActivationFunction"),)),
+    "SUB": ("SubOptions", (("fused_activation", "FusedActivationFunction"),)),
+    "MUL": ("MulOptions", (("fused_activation", "FusedActivationFunction"),)),
+    "FLOOR_DIV": ("FloorDivOptions", ()),
+}  # fmt: skip
+
+
+def _shape_arith(kind: str) -> Callable[[_Reader, Any, list[int], list[str]], Op]:
+    table, accessors = _SHAPE_OPTIONS[kind]
+
+    def build(r: _Reader, op: Any, ins: list[int], outs: list[str]) -> Op:
+        opts = r.options(op, table) if accessors else None
+        options = tuple((name, int(getattr(opts, acc)())) for name, acc in accessors if hasattr(opts, acc))
+        return ShapeArith(name=r.op_name(kind, outs[0]), inputs=tuple(r.name(i) for i in ins if i >= 0),
+                          outputs=tuple(outs), function=kind, options=options)  # fmt: skip
+
+    return build
+
+
+def _is_shape_arith(r: _Reader, op: Any) -> bool:
+    """An ADD/SUB/MUL on int32 tensors is shape arithmetic; on int8 or float32 it is a layer."""
+    return all(r.raw(int(i)).Type() == 2 for i in op.OutputsAsNumpy())
+
+
 _HANDLERS: dict[str, Callable[[_Reader, Any, list[int], list[str]], Op]] = {
     "ADD": _add,
     "AVERAGE_POOL_2D": _pool(AvgPool2D, "AVERAGE_POOL_2D"),
@@ -303,15 +342,11 @@ def _convert(r: _Reader, path: Path, data: bytes) -> Graph:
         if code.CustomCode():
             kind = f"custom op {code.CustomCode().decode(errors='replace')}"
         handler = _HANDLERS.get(kind)
+        if kind in _SHAPE_OPTIONS and (handler is None or _is_shape_arith(r, op)):
+            handler = _shape_arith(kind)
         if handler is None:
-            hint = ""
-            if kind in ("SHAPE", "STRIDED_SLICE", "PACK"):
-                hint = (
-                    " (shape arithmetic of a dynamic batch size: export the model with a fixed batch, "
-                    "e.g. keras.Input(shape, batch_size=1))"
-                )
             raise FrontendError(
-                f"{path}: operator {i} ({kind}) is not supported{hint}; supported: {', '.join(supported_ops())}"
+                f"{path}: operator {i} ({kind}) is not supported; supported: {', '.join(supported_ops())}"
             )
         ins = [int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else []
         outs = [r.name(int(x)) for x in op.OutputsAsNumpy()]
@@ -325,7 +360,7 @@ def _convert(r: _Reader, path: Path, data: bytes) -> Graph:
     tensors = {n: t for n, t in r.tensors.items() if n in used}
     digest = hashlib.sha256(data).hexdigest()[:16]
     try:
-        return Graph(
+        graph = Graph(
             name=path.stem,
             tensors=tensors,
             ops=tuple(ops),
@@ -333,5 +368,9 @@ def _convert(r: _Reader, path: Path, data: bytes) -> Graph:
             outputs=outputs,
             source=f"{path.name} sha256:{digest}",
         )
+    except GraphError as exc:
+        raise FrontendError(f"{path}: {exc}") from None
+    try:
+        return fold_constants(graph)  # the import pipeline's first pass: shape arithmetic -> constants
     except GraphError as exc:
         raise FrontendError(f"{path}: {exc}") from None

@@ -10,6 +10,7 @@ from .ops import (
     Add,
     AvgPool2D,
     Conv2D,
+    ConvPool,
     DepthwiseConv2D,
     Dequantize,
     FullyConnected,
@@ -20,6 +21,7 @@ from .ops import (
     Padding,
     Quantize,
     Reshape,
+    ShapeArith,
     Softmax,
 )
 from .tensor import DType, Quant, Tensor
@@ -29,6 +31,7 @@ __all__ = [
     "Add",
     "AvgPool2D",
     "Conv2D",
+    "ConvPool",
     "DType",
     "Dequantize",
     "DepthwiseConv2D",
@@ -43,6 +46,7 @@ __all__ = [
     "Quant",
     "Quantize",
     "Reshape",
+    "ShapeArith",
     "Softmax",
     "Tensor",
 ]

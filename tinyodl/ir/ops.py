@@ -281,3 +281,58 @@ class Quantize(Op):
 @dataclass(frozen=True)
 class Dequantize(Op):
     kind: ClassVar[str] = "DEQUANTIZE"
+
+
+@dataclass(frozen=True)
+class ShapeArith(Op):
+    """Integer arithmetic on shapes that a dynamic-batch export emits around Flatten/Reshape (SHAPE,
+    STRIDED_SLICE, PACK, CONCATENATION of constants, ...). Never generated: `passes.fold_constants`
+    evaluates it at import with batch 1, or the import fails naming it. `function` is the TFLite op name,
+    `options` its relevant options as (name, value) pairs."""
+
+    function: str = ""
+    options: tuple[tuple[str, int], ...] = ()
+
+    kind: ClassVar[str] = "SHAPE_ARITH"
+    n_inputs: ClassVar[tuple[int, ...]] = tuple(range(1, 17))
+
+    def option(self, name: str, default: int = 0) -> int:
+        return dict(self.options).get(name, default)
+
+
+@dataclass(frozen=True)
+class ConvPool(Op):
+    """A convolution and the pooling that reads only its output, fused (passes.fuse_conv_pool): the pooled
+    tensor is produced directly and the full-resolution one (`mid`) never exists in memory. `conv` and
+    `pool` are the original ops, `pool` re-pointed at `mid`; inputs are the convolution's, the output the
+    pool's."""
+
+    conv: Conv2D | None = None
+    pool: MaxPool2D | AvgPool2D | None = None
+    mid: Tensor | None = None
+
+    kind: ClassVar[str] = "CONV_POOL"
+    n_inputs: ClassVar[tuple[int, ...]] = (2, 3)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.conv is None or self.pool is None or self.mid is None:
+            raise ValueError(f"{self.kind} {self.name}: needs the convolution, the pooling and their tensor")
+        if self.conv.outputs != (self.mid.name,) or self.pool.inputs != (self.mid.name,):
+            raise ValueError(f"{self.kind} {self.name}: the pooling must read the convolution's output")
+        if self.inputs != self.conv.inputs or self.outputs != self.pool.outputs:
+            raise ValueError(f"{self.kind} {self.name}: inputs and output must be the convolution's and the pool's")
+
+    def with_mid(self, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        assert self.mid is not None
+        return {**tensors, self.mid.name: self.mid}
+
+    def check(self, tensors: Mapping[str, Tensor]) -> None:
+        assert self.conv is not None and self.pool is not None
+        full = self.with_mid(tensors)
+        self.conv.check(full)
+        self.pool.check(full)
+
+    def macc(self, tensors: Mapping[str, Tensor]) -> int:
+        assert self.conv is not None
+        return self.conv.macc(self.with_mid(tensors))

@@ -2,7 +2,21 @@
 
 from .cut import cut_at_features, head_input
 from .edges import strip_edge_quantization
-from .memory import MemoryPlan, plan_memory
+from .fold import FoldError, fold_constants
+from .fuse import fuse_conv_pool
+from .memory import MemoryPlan, PlanError, check_plan, plan_memory
 from .prune import prune
 
-__all__ = ["MemoryPlan", "cut_at_features", "head_input", "plan_memory", "prune", "strip_edge_quantization"]
+__all__ = [
+    "FoldError",
+    "MemoryPlan",
+    "PlanError",
+    "check_plan",
+    "fuse_conv_pool",
+    "fold_constants",
+    "cut_at_features",
+    "head_input",
+    "plan_memory",
+    "prune",
+    "strip_edge_quantization",
+]

@@ -7,6 +7,10 @@
   tensor alive at the same time (aligned to 8 bytes).
 - A kernel's working memory (`scratch`: op index -> bytes, e.g. an im2col buffer) is a block alive only
   during that op's call, placed like a tensor.
+- An op whose kernel can write its output over its input (`in_place`: op index -> input tensor; the
+  lowering decides from the kernel's loop order) shares that input's bytes when the input is read by no
+  later op and is not a graph input: element-wise ops, pooling without padding before.
+`check_plan` replays a plan op by op and fails if any write lands on bytes a live tensor still needs.
 The peak (the arena size) is what the firmware allocates; `naive_bytes` is the sum of all activations.
 """
 
@@ -28,6 +32,8 @@ class MemoryPlan:
     naive_bytes: int
     lifetimes: dict[str, tuple[int, int]]
     scratch: dict[int, int] = field(default_factory=dict)  # op index -> arena offset of its working memory
+    scratch_bytes: dict[int, int] = field(default_factory=dict)  # op index -> bytes of its working memory
+    in_place: dict[int, str] = field(default_factory=dict)  # op index -> the input its output overwrites
 
     def offset(self, tensor: str) -> int:
         return self.offsets[tensor]
@@ -39,11 +45,39 @@ def _root(alias_of: dict[str, str], name: str) -> str:
     return name
 
 
-def plan_memory(graph: Graph, scratch: dict[int, int] | None = None) -> MemoryPlan:
+def _last_reads(graph: Graph, alias_of: dict[str, str]) -> dict[str, int]:
+    last: dict[str, int] = {}
+    for i, op in enumerate(graph.ops):
+        for n in op.inputs:
+            last[_root(alias_of, n)] = i
+    for n in graph.outputs:
+        last[_root(alias_of, n)] = len(graph.ops)
+    return last
+
+
+def plan_memory(
+    graph: Graph, scratch: dict[int, int] | None = None, in_place: dict[int, str] | None = None
+) -> MemoryPlan:
     alias_of: dict[str, str] = {}
     for op in graph.ops:
         if isinstance(op, Reshape):
             alias_of[op.outputs[0]] = op.inputs[0]
+    granted: dict[int, str] = {}
+    if in_place:
+        reads = _last_reads(graph, alias_of)
+        pinned = {_root(alias_of, n) for n in graph.inputs}
+        for index, name in sorted(in_place.items()):
+            op, root = graph.ops[index], _root(alias_of, name)
+            out = graph.tensors[op.outputs[0]]
+            if (
+                name in op.inputs
+                and root not in pinned
+                and reads.get(root) == index
+                and out.nbytes <= graph.tensors[root].nbytes
+            ):
+                alias_of[op.outputs[0]] = root
+                granted[index] = name
+                reads = _last_reads(graph, alias_of)
     activations = [n for n, t in graph.tensors.items() if not t.is_constant]
     sizes = {n: graph.tensors[n].nbytes for n in activations}
     end = len(graph.ops)
@@ -87,7 +121,7 @@ def plan_memory(graph: Graph, scratch: dict[int, int] | None = None) -> MemoryPl
         del sizes[name], span[name]
     for n in activations:
         offsets[n] = offsets[_root(alias_of, n)]
-    return MemoryPlan(offsets, sizes, alias_of, arena, naive, span, scratch_offsets)
+    return MemoryPlan(offsets, sizes, alias_of, arena, naive, span, scratch_offsets, dict(scratch or {}), granted)
 
 
 def _place(order: list[str], sizes: dict[str, int], span: dict[str, tuple[int, int]]) -> tuple[int, dict[str, int]]:
@@ -105,3 +139,46 @@ def _place(order: list[str], sizes: dict[str, int], span: dict[str, tuple[int, i
         placed.append((offset, size, lo, hi))
         offsets[r] = offset
     return max((o + s for o, s, _, _ in placed), default=0), offsets
+
+
+class PlanError(AssertionError):
+    """A memory plan that lets an op overwrite bytes a live tensor still needs (a planner bug)."""
+
+
+def check_plan(graph: Graph, plan: MemoryPlan) -> None:
+    """Replay the schedule on an arena of byte owners: every write (an op's output, its working memory)
+    may only land on free bytes, bytes of tensors no op reads any more, or, for an op granted in-place,
+    its own input; every input an op reads must still be owned by that input. Raises PlanError."""
+    owner: list[str | None] = [None] * max(plan.arena_bytes, 1)
+    reads = _last_reads(graph, plan.alias_of)
+    roots = {n: _root(plan.alias_of, n) for n in plan.offsets}
+
+    def span(name: str) -> range:
+        return range(plan.offsets[name], plan.offsets[name] + graph.tensors[name].nbytes)
+
+    def write(index: int, what: str, where: range, allowed: set[str]) -> None:
+        if where.stop > plan.arena_bytes:
+            raise PlanError(f"{what} ends at {where.stop}, past the arena of {plan.arena_bytes} B")
+        for b in where:
+            held = owner[b]
+            if held is not None and held not in allowed and reads.get(held, -1) >= index:
+                raise PlanError(f"op {index} ({graph.ops[index].name}): {what} overwrites byte {b} of {held}, "
+                                f"read until op {reads[held]}")  # fmt: skip
+            owner[b] = what
+
+    for n in graph.inputs:
+        for b in span(n):
+            owner[b] = roots[n]
+    for index, op in enumerate(graph.ops):
+        for n in op.inputs:
+            if n in plan.offsets and any(owner[b] != roots[n] for b in span(n)):
+                raise PlanError(f"op {index} ({op.name}) reads {n}, but its bytes were overwritten")
+        if isinstance(op, Reshape):
+            continue
+        if index in plan.scratch:
+            where = range(plan.scratch[index], plan.scratch[index] + plan.scratch_bytes[index])
+            reads[f"<scratch of op {index}>"] = index  # nothing of the op may land on it, not even its output
+            write(index, f"<scratch of op {index}>", where, set())
+        out = op.outputs[0]
+        allowed = {_root(plan.alias_of, plan.in_place[index])} if index in plan.in_place else set()
+        write(index, roots[out], span(out), allowed)

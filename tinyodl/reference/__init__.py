@@ -20,6 +20,8 @@ from .params import (
     AvgPool2DS8Params,
     Conv2DF32Params,
     Conv2DS8Params,
+    ConvPoolF32Params,
+    ConvPoolS8Params,
     DepthwiseConv2DF32Params,
     DepthwiseConv2DS8Params,
     FullyConnectedF32Params,
@@ -52,6 +54,8 @@ KERNELS: dict[type, Callable[..., np.ndarray]] = {
     MeanF32Params: kernels_f32.mean,
     AddF32Params: kernels_f32.add,
     PadF32Params: kernels_f32.pad,
+    ConvPoolS8Params: lambda p, x: run(p.pool, run(p.conv, x)),
+    ConvPoolF32Params: lambda p, x: run(p.pool, run(p.conv, x)),
 }
 
 

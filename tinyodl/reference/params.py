@@ -22,6 +22,7 @@ from ..ir import (
     Add,
     AvgPool2D,
     Conv2D,
+    ConvPool,
     DepthwiseConv2D,
     DType,
     FullyConnected,
@@ -644,6 +645,82 @@ class PadF32Params(_PadGeometry):
         return _as(_pad_from_ir(op, tensors), cls)
 
 
+# ---- CONV_2D fused with its pooling -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CFunction:
+    """A C function the generated params point at (a fused layer's inner kernels)."""
+
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class _ConvPool(KernelParams):
+    """A convolution and its pooling run band by band (tl_conv_pool_*, passes.fuse). The numpy kernel
+    runs the two whole; the band, the buffer and the inner kernels are the lowering's (defaults: one band,
+    the reference kernels)."""
+
+    conv: Any
+    pool: Any
+    band: int = 0
+    buffer: ArenaBuffer | None = None
+    buffer_bytes: int = 0
+    conv_fn: CFunction | None = None
+    conv_check: CFunction | None = None
+    pool_fn: CFunction | None = None
+    pool_check: CFunction | None = None
+
+    family: ClassVar[str] = "conv_pool"
+
+    @property
+    def rows(self) -> bool:
+        """Bands of rows (else of columns: a one-row output)."""
+        return bool(self.conv.out_h > 1)
+
+    @property
+    def band_unit(self) -> int:
+        return int(self.pool.stride_h if self.rows else self.pool.stride_w)
+
+    @property
+    def band_length(self) -> int:
+        """Convolution outputs along the band axis that the pooling reads."""
+        return int((self.pool.out_h if self.rows else self.pool.out_w) * self.band_unit)
+
+    def band_bytes(self, band: int) -> int:
+        across = self.conv.out_w * self.conv.out_ch if self.rows else self.conv.out_ch
+        return int(band * across * self.dtype.bytes)
+
+    def __post_init__(self) -> None:
+        if self.band == 0:
+            object.__setattr__(self, "band", self.band_length)
+        if self.band % self.band_unit != 0 or self.band < 1:
+            raise ParamsError(f"conv_pool: band {self.band} is not a multiple of the pooling stride {self.band_unit}")
+        for name in ("conv_fn", "conv_check", "pool_fn", "pool_check"):
+            if getattr(self, name) is None:
+                kernel = self.conv if name.startswith("conv") else self.pool
+                suffix = "_check" if name.endswith("check") else ""
+                object.__setattr__(self, name, CFunction(kernel.c_function + suffix))
+
+
+@dataclass(frozen=True, eq=False)
+class ConvPoolS8Params(_ConvPool):
+    dtype: ClassVar[DType] = DType.INT8
+
+    @classmethod
+    def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> ConvPoolS8Params:
+        return _as(_conv_pool_from_ir(op, tensors), cls)
+
+
+@dataclass(frozen=True, eq=False)
+class ConvPoolF32Params(_ConvPool):
+    dtype: ClassVar[DType] = DType.FLOAT32
+
+    @classmethod
+    def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> ConvPoolF32Params:
+        return _as(_conv_pool_from_ir(op, tensors), cls)
+
+
 # ---- builders from the IR ---------------------------------------------------------------------------
 
 Int8Params = (
@@ -655,6 +732,7 @@ Int8Params = (
     | MeanS8Params
     | AddS8Params
     | PadS8Params
+    | ConvPoolS8Params
 )
 Float32Params = (
     Conv2DF32Params
@@ -665,6 +743,7 @@ Float32Params = (
     | MeanF32Params
     | AddF32Params
     | PadF32Params
+    | ConvPoolF32Params
 )
 AnyParams = Int8Params | Float32Params
 
@@ -945,7 +1024,16 @@ def _pad_from_ir(op: Op, tensors: Mapping[str, Tensor]) -> KernelParams:
     return PadS8Params(**geometry, pad_value=out_zp)
 
 
+def _conv_pool_from_ir(op: Op, tensors: Mapping[str, Tensor]) -> KernelParams:
+    assert isinstance(op, ConvPool) and op.conv is not None and op.pool is not None
+    full = op.with_mid(tensors)
+    conv, pool = from_ir(op.conv, full), from_ir(op.pool, full)
+    cls = ConvPoolS8Params if conv.dtype is DType.INT8 else ConvPoolF32Params
+    return cls(conv=conv, pool=pool)
+
+
 _BUILDERS: dict[type[Op], Any] = {
+    ConvPool: _conv_pool_from_ir,
     Conv2D: lambda op, t: _conv_from_ir(op, t, _dtype(op, t)),
     DepthwiseConv2D: lambda op, t: _conv_from_ir(op, t, _dtype(op, t)),
     FullyConnected: _fc_from_ir,
