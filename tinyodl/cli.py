@@ -13,15 +13,18 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
 
 from . import __version__
-from .boards import board_names, load_board
+from .boards import Board, board_names, load_board
 from .errors import TinyodlError, ToolMissingError
+
+if TYPE_CHECKING:
+    from .toolchain.project import AppSpec, Project
 
 err_console = Console(stderr=True, highlight=False)
 # Tables stay readable when piped (rich falls back to 80 columns without a terminal).
@@ -274,18 +277,23 @@ def _diff_text(d: dict[str, Any]) -> str:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .apps.model import app_spec
     from .modelrun import ModelOptions, generate_files, import_model
-    from .toolchain.project import write_project
+    from .toolchain.outdir import check_output_dir
 
+    if args.library and args.learner is not None:
+        raise TinyodlError("--library writes the model alone; --learner needs a whole firmware project (drop one)")
+    out = Path(args.output)
+    check_output_dir(out)
     board = load_board(args.board)
     model, calibration, whole = _model_source(args)
+    if args.library:
+        return _generate_library(args, board, model, calibration, whole, out)
     if args.learner is not None:
         from .learn.firmware import import_for_learning, learner_firmware
 
         inner = import_for_learning(model, calibration)
         prefix = args.prefix or ("elm" if args.elm else model.stem)
         fw = learner_firmware(inner, board.name, args.ram_budget, args.features_at, prefix, args.kernels == "optimised")
-        out = Path(args.output)
-        project = write_project(board, board.target, fw.spec, out)
+        project = _write_project(board, fw.spec, out)
         head = f", pretrained head of {fw.head_classes} classes" if fw.head_classes else ""
         print(
             f"wrote {project.directory}: extractor ({fw.feature_layer + 1} layers, arena "
@@ -298,11 +306,44 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     lowered, files = generate_files(
         graph, board.name, args.prefix or ("elm" if args.elm else model.stem), args.kernels == "optimised"
     )
-    out = Path(args.output)
-    project = write_project(board, board.target, app_spec(files), out)
+    project = _write_project(board, app_spec(files), out)
     print(
         f"wrote {project.directory}: {lowered.prefix}.c/.h ({len(lowered.layers)} layers, arena "
         f"{lowered.plan.arena_bytes:,} B) with the runtime, kernels and a Makefile; build with: make -C {out}"
+    )
+    return 0
+
+
+def _write_project(board: Board, spec: AppSpec, out: Path) -> Project:
+    """write_project into a checked -o folder, stamped as tinyodl's output."""
+    from .toolchain.outdir import write_stamp
+    from .toolchain.project import write_project
+
+    try:
+        project = write_project(board, board.target, spec, out)
+        write_stamp(out, "project")
+    except OSError as exc:
+        raise TinyodlError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return project
+
+
+def _generate_library(
+    args: argparse.Namespace, board: Board, model: Path, calibration: Path | None, whole: bool, out: Path
+) -> int:
+    """`generate --library`: the model, the kernels it calls and a README, for the user's own firmware."""
+    from .codegen.emit import emit
+    from .codegen.lower import lower
+    from .modelrun import ModelOptions, import_model
+    from .toolchain.library import LIBRARY_CFLAGS, write_library
+
+    _, graph, _ = import_model(model, ModelOptions(features_at=args.features_at, whole=whole, calibration=calibration))
+    lowered = lower(graph, board, args.prefix or ("elm" if args.elm else model.stem), args.kernels == "optimised")
+    lib = write_library(board, lowered, emit(lowered, board.name, library=True), out)
+    print(
+        f"wrote {lib.directory}: {lowered.prefix}.c/.h ({len(lowered.layers)} layers, arena "
+        f"{lowered.plan.arena_bytes:,} B), {len(lib.kernel_sources)} kernel sources and "
+        f"{len(lib.kernel_headers)} headers in kernels/, README.md; compile them into your firmware with "
+        f"{' '.join([*board.cflags, *LIBRARY_CFLAGS])} -I{out} -I{out}/kernels"
     )
     return 0
 
@@ -659,11 +700,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_elm_options(i)
     i.set_defaults(func=_cmd_inspect)
 
-    g = sub.add_parser("generate", help="generate a self-contained C project (model + runtime + Makefile)")
+    g = sub.add_parser("generate", help="generate a self-contained C project (model + runtime + Makefile), "
+                       "or with --library the model and its kernels for your own firmware")  # fmt: skip
     g.add_argument("model", nargs="?", help="a .tflite or Keras (.keras/.h5) model")
     g.add_argument("--calibration", help="Keras models: .npz of calibration inputs ('x') for an int8 conversion")
     g.add_argument("--board", required=True)
-    g.add_argument("-o", "--output", required=True, help="project directory to write")
+    g.add_argument("-o", "--output", required=True,
+                   help="folder to write: new, empty, or an earlier output of tinyodl generate")  # fmt: skip
+    g.add_argument("--library", action="store_true",
+                   help="only the model, the kernels it calls and a README, for your own firmware")  # fmt: skip
     g.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
     g.add_argument("--whole", action="store_true", help="generate the whole network, head included")
     g.add_argument("--prefix", help="C prefix of the generated names (default: the model file name)")

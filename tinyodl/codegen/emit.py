@@ -1,5 +1,9 @@
 """Emission: a lowered model -> `<model>.h`, `<model>.c` (static const weights, designated-initialiser
-params, a straight-line `<model>_invoke()`) and the `tl_model.h` glue of the model application."""
+params, a straight-line `<model>_invoke()`) and the `tl_model.h` glue of the model application.
+
+`library=True` emits the model for someone else's firmware instead: no tinyodl runtime (no measurement),
+the input and output shapes and quantization in the header, and an arena that is either the built-in
+static one or the caller's buffer (`<model>_init_arena`)."""
 
 from __future__ import annotations
 
@@ -29,6 +33,31 @@ class _LayerView:
     call: str
 
 
+@dataclass(frozen=True)
+class _TensorView:
+    """The input or output as the library header describes it."""
+
+    what: str
+    name: str  # INPUT / OUTPUT
+    elem: str
+    shape: tuple[int, ...]
+    size: int
+    scale: float | None
+    zero_point: int | None
+
+    @property
+    def shape_text(self) -> str:
+        return "x".join(str(d) for d in self.shape)
+
+
+def _tensor_view(m: LoweredModel, tensor: str, what: str) -> _TensorView:
+    t = m.graph.tensors[tensor]
+    q = t.quant
+    scale = float(q.scale[0]) if q is not None and not q.per_channel else None
+    zero_point = int(q.zero_point[0]) if q is not None and not q.per_channel else None
+    return _TensorView(what, what.upper(), m.elem, tuple(t.shape), t.size, scale, zero_point)
+
+
 def _env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(data_dir("templates"))),
@@ -48,8 +77,8 @@ def _call(m: LoweredModel, layer: Layer) -> str:
     return f"{layer.function}(&{layer.ident}, {', '.join([*args, out])})"
 
 
-def emit(m: LoweredModel, board_name: str) -> dict[str, str]:
-    """File name -> text for the generated model files."""
+def emit(m: LoweredModel, board_name: str, library: bool = False) -> dict[str, str]:
+    """File name -> text for the generated model files (with `library`: only `<model>.h` and `<model>.c`)."""
     views = []
     for layer in m.layers:
         arrays, flds = params_fields(layer)
@@ -81,10 +110,15 @@ def emit(m: LoweredModel, board_name: str) -> dict[str, str]:
         "banner": banner,
         "macc": sum(layer.macc for layer in m.layers),
         "arena_bytes": max(m.plan.arena_bytes, 8),
+        "library": library,
+        "ios": [_tensor_view(m, m.input, "input"), _tensor_view(m, m.output, "output")],
+        "rebound": {v.ident for v in views if any(f.kind == "arena" for f in v.fields)},
     }
     env = _env()
-    return {
+    files = {
         f"{p}.h": env.get_template("model.h.j2").render(ctx),
         f"{p}.c": env.get_template("model.c.j2").render(ctx),
-        "tl_model.h": env.get_template("tl_model.h.j2").render(ctx),
     }
+    if not library:
+        files["tl_model.h"] = env.get_template("tl_model.h.j2").render(ctx)
+    return files
