@@ -59,6 +59,9 @@ def test_kernel_files_follow_the_calls() -> None:
     sources, headers = kernel_files(["tl_add_f32"])
     assert [p.name for p in sources] == ["tl_add_f32.c"]
     assert [p.name for p in headers] == ["tl_kernel_util.h", "tl_kernels.h"]
+    # a kernel the generated code names without calling it (a function pointer in params) comes along
+    sources, _ = kernel_files(["tl_mean_s8"], "static const p_t x = { .run = tl_add_s8, .check = tl_add_s8_check };")
+    assert [p.name for p in sources] == ["tl_add_s8.c", "tl_mean_s8.c"]
 
 
 def _shipped(out: Path) -> list[str]:
