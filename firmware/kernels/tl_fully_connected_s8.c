@@ -43,8 +43,7 @@ tl_status_t tl_fully_connected_s8(const tl_fully_connected_s8_params_t *p, const
             if (p->bias != NULL) {
                 acc += p->bias[o];
             }
-            acc = p->single_rounding ? tl_multiply_by_quantized_multiplier_single(acc, p->multiplier[o], p->shift[o])
-                                     : tl_multiply_by_quantized_multiplier(acc, p->multiplier[o], p->shift[o]);
+            acc = tl_multiply_by_quantized_multiplier(acc, p->multiplier[o], p->shift[o]);
             acc += p->output_zero_point;
             *out++ = (int8_t)tl_clamp_s32(acc, p->act_min, p->act_max);
         }

@@ -45,15 +45,6 @@ static inline int32_t tl_multiply_by_quantized_multiplier(int32_t x, int32_t mul
     return tl_rounding_divide_by_pot(tl_sat_round_doubling_high_mul(shifted, multiplier), right);
 }
 
-/* The single-rounding variant: (x * multiplier + 2^(30 - shift)) >> (31 - shift), saturated to int32. */
-static inline int32_t tl_multiply_by_quantized_multiplier_single(int32_t x, int32_t multiplier, int32_t shift)
-{
-    const int32_t total_shift = 31 - shift;
-    const int64_t rounded = (int64_t)x * (int64_t)multiplier + ((int64_t)1 << (total_shift - 1));
-    const int64_t result = rounded >> total_shift; /* arithmetic shift, as on gcc for every target here */
-    return result > INT32_MAX ? INT32_MAX : (result < INT32_MIN ? INT32_MIN : (int32_t)result);
-}
-
 static inline int32_t tl_clamp_s32(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);

@@ -134,9 +134,6 @@ typedef struct {
     const int16_t *dsp_weights; /* [G][C][2][4][2]: per chunk of 4 inputs, (w0,w2) of 4 channels, then (w1,w3) */
     const int32_t *dsp_bias;    /* [4 G]: bias - input_zero_point * sum of the channel's weights */
     const int32_t *dsp_requant; /* [4 G][3]: tl_dsp_requantize's constants */
-    /* 1: requantize with one rounding, (acc * multiplier + 2^(30 - shift)) >> (31 - shift), as TFLite's
-     * per-channel FULLY_CONNECTED does (measured against its interpreter); 0: the default double rounding */
-    int32_t single_rounding;
 } tl_fully_connected_s8_params_t;
 
 typedef struct {

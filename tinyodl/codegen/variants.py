@@ -128,8 +128,6 @@ def conv2d_s8_dsp(p: kp.Conv2DS8Params) -> kp.Conv2DS8Params | str:
 
 
 def fully_connected_s8_dsp(p: kp.FullyConnectedS8Params) -> kp.FullyConnectedS8Params | str:
-    if p.single_rounding:
-        return "single-rounding requantization (per-channel weights) runs on the reference kernel"
     fields = _s8_dsp_fields(p, p.weights, FC_S8_CHANNELS, _ceil_div(p.in_features, 4))
     if isinstance(fields, str):
         return fields

@@ -25,7 +25,6 @@ from .params import (
 )
 from .quant import (
     multiply_by_quantized_multiplier,
-    multiply_by_quantized_multiplier_single_round,
     requantize,
     wrap_int32,
 )
@@ -132,10 +131,6 @@ def fully_connected(p: FullyConnectedS8Params, x: np.ndarray) -> np.ndarray:
     acc = (x.astype(np.int64) - p.input_zero_point) @ p.weights.astype(np.int64).T
     if p.bias is not None:
         acc = acc + p.bias.astype(np.int64)
-    if p.single_rounding:  # TFLite's per-channel FULLY_CONNECTED rounds once (measured against its interpreter)
-        scaled = multiply_by_quantized_multiplier_single_round(wrap_int32(acc), p.multiplier, p.shift)
-        scaled = np.clip(scaled, -(2**31), 2**31 - 1)
-        return np.clip(scaled + p.output_zero_point, p.act_min, p.act_max).astype(np.int8)
     return requantize(wrap_int32(acc), p.multiplier, p.shift, p.output_zero_point, p.act_min, p.act_max)
 
 

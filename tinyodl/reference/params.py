@@ -334,8 +334,6 @@ class FullyConnectedS8Params(KernelParams):
     dsp_weights: np.ndarray | None = None  # int16
     dsp_bias: np.ndarray | None = None  # int32
     dsp_requant: np.ndarray | None = None  # int32
-    # 1: one rounding in the requantization, as TFLite's per-channel FULLY_CONNECTED (measured); 0: double
-    single_rounding: int = 0
 
     family: ClassVar[str] = "fully_connected"
 
@@ -897,7 +895,6 @@ def _fc_from_ir(op: Op, tensors: Mapping[str, Tensor]) -> KernelParams:
         shift=shift,
         weights=weights,
         bias=bias,
-        single_rounding=1 if _quant(op, w).per_channel else 0,
     )
 
 
@@ -1049,6 +1046,6 @@ def from_ir(op: Op, tensors: Mapping[str, Tensor]) -> AnyParams:
     """The kernel params of one IR op (the family from the op, int8 or float32 from its input)."""
     builder = _BUILDERS.get(type(op))
     if builder is None:
-        supported = ", ".join(sorted(cls.kind for cls in _BUILDERS))
+        supported = ", ".join(sorted(cls.kind for cls in _BUILDERS if cls is not ConvPool))
         raise _fail(op, f"no kernel for this op (kernels exist for {supported})")
     return builder(op, tensors)
