@@ -164,3 +164,31 @@ def test_strip_edge_quantization() -> None:
     assert inner.inputs == ("x",) and inner.outputs == ("s",)
     assert [op.name for op in inner.ops] == [op.name for op in g.ops]
     assert strip_edge_quantization(g) is g  # nothing to strip
+
+
+# ---- in place, and the plan checker ---------------------------------------------------------------------
+
+
+def test_in_place_pool_shares_its_input_and_the_checker_accepts_it() -> None:
+    from dataclasses import replace
+
+    from tinyodl.passes import PlanError, check_plan
+
+    g = conv_pool_fc()
+    plain = plan_memory(g)
+    plan = plan_memory(g, in_place={1: ("c",)})  # the pool (op 1) may write over the convolution's output
+    assert plan.in_place == {1: "c"} and plan.offset("p") == plan.offset("c")
+    assert plan.arena_bytes <= plain.arena_bytes  # here the peak is the convolution's input and output
+    check_plan(g, plan)
+    check_plan(g, plain)
+    # the input of the graph is never overwritten, nor a tensor read later
+    assert plan_memory(g, in_place={0: ("x",)}).in_place == {}
+    # a plan that puts the pool's output over the convolution's without the kernel's consent is refused
+    with pytest.raises(PlanError, match="overwrites byte"):
+        check_plan(g, replace(plan, in_place={}))
+    # so is a scratch block over the op's own input
+    with pytest.raises(PlanError, match="scratch of op 0"):
+        check_plan(g, replace(plain, scratch={0: plain.offset("x")}, scratch_bytes={0: 8}))
+    # and an output past the arena
+    with pytest.raises(PlanError, match="past the arena"):
+        check_plan(g, replace(plain, arena_bytes=plain.arena_bytes - 8))

@@ -605,15 +605,15 @@ def _add_elm_options(p: argparse.ArgumentParser) -> None:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .frontends import load_model
     from .ir import GraphError, Reshape
-    from .passes import cut_at_features, plan_memory
+    from .passes import cut_at_features, fuse_conv_pool, plan_memory
 
     model, calibration, whole = _model_source(args)
     graph = load_model(model, calibration)
     try:
-        features = graph if whole else cut_at_features(graph, args.features_at)
+        features = fuse_conv_pool(graph if whole else cut_at_features(graph, args.features_at))
     except GraphError as exc:
         raise TinyodlError(f"{model}: {exc}") from None
-    plan = plan_memory(features)
+    plan = plan_memory(features)  # the activations as generated (fused layers), without kernel working memory
     layers: list[dict[str, Any]] = []
     for op in features.ops:
         if isinstance(op, Reshape):

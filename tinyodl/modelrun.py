@@ -351,7 +351,7 @@ def _execute(
             "kind": layer.kind,
             "kernel": layer.function,
             "kernel_note": layer.note,
-            "in_channels": getattr(layer.params, "in_ch", getattr(layer.params, "in_features", None)),
+            "in_channels": _in_channels(layer.params),
             "macc": layer.macc,
             "instructions": instr,
             "instructions_per_mac": round(instr / layer.macc, 3) if layer.macc else None,
@@ -409,6 +409,13 @@ def _execute(
     }
     result["passed"], result["verdict"] = verdict(result)
     return result
+
+
+def _in_channels(params: Any) -> int | None:
+    """A layer's input channels (features); a fused layer's are its convolution's."""
+    inner = getattr(params, "conv", params)
+    value = getattr(inner, "in_ch", getattr(inner, "in_features", None))
+    return None if value is None else int(value)
 
 
 def _trace(

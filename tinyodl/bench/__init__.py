@@ -129,7 +129,7 @@ def evaluate_targets(results: list[dict[str, Any]], tflm: dict[str, int] | None)
             out.append(_target(f"whole network <= 0.8 x CMSIS-NN ({cmsis})", where, o["instructions_per_mac"],
                                round(0.8 * cmsis, 2), "instr/MAC"))  # fmt: skip
             for layer in r["layers"]:
-                if layer["kind"] in ("CONV_2D", "FULLY_CONNECTED") and (layer["in_channels"] or 0) >= 8:
+                if layer["kind"] in ("CONV_2D", "CONV_POOL", "FULLY_CONNECTED") and (layer["in_channels"] or 0) >= 8:
                     out.append(_target("conv/dense layer with >= 8 input channels", f"{where} {layer['name']}",
                                        layer["optimised"]["instructions_per_mac"], 1.0, "instr/MAC"))  # fmt: skip
             limit = {"cortex-m4": 15.0, "cortex-m7": 1.5}.get(r["core"])

@@ -74,6 +74,23 @@ def choose_kernel(params: kp.KernelParams, board: Board, optimise: bool = True) 
     return variants.choose(params, board, optimise)
 
 
+# Kernels that may write their output over an input (the planner decides whether it does): each reads
+# every input element of an output element before writing it, in increasing order, and an output element
+# lands on no input element a later output reads (element-wise; pooling with no padding before).
+IN_PLACE_KERNELS = frozenset({"tl_add_s8", "tl_add_f32"})
+IN_PLACE_POOLS = frozenset({"tl_max_pool2d_s8", "tl_avg_pool2d_s8", "tl_max_pool2d_f32", "tl_avg_pool2d_f32"})
+
+
+def _in_place(choice: variants.Choice, inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The inputs this layer's kernel may overwrite with its output."""
+    if choice.function in IN_PLACE_KERNELS:
+        return inputs
+    p = choice.params
+    if choice.function in IN_PLACE_POOLS and getattr(p, "pad_top", 1) == 0 and getattr(p, "pad_left", 1) == 0:
+        return inputs[:1]
+    return ()
+
+
 FUSED_BANDS = 8  # a fused convolution + pooling runs in about this many bands (docs/kernels.md)
 
 
@@ -134,6 +151,7 @@ def lower(
     names = NameTable(prefix or graph.name)
     chosen: dict[int, variants.Choice] = {}
     scratch: dict[int, int] = {}
+    in_place: dict[int, tuple[str, ...]] = {}
     for index, op in enumerate(graph.ops):
         if isinstance(op, Reshape):
             continue
@@ -148,7 +166,10 @@ def lower(
             scratch_bytes = chosen[index].scratch_bytes
         if scratch_bytes:
             scratch[index] = scratch_bytes
-    plan = plan_memory(graph, scratch)
+        overwritable = _in_place(chosen[index], tuple(n for n in op.inputs if not graph.tensors[n].is_constant))
+        if overwritable:
+            in_place[index] = overwritable
+    plan = plan_memory(graph, scratch, in_place)
     check_plan(graph, plan)
     layers: list[Layer] = []
     for index, choice in chosen.items():
@@ -189,7 +210,7 @@ def lower(
         output=graph.outputs[0],
         hash32=int.from_bytes(digest.digest()[:4], "little"),
         elem=elem,
-        activation_bytes=plan_memory(graph).arena_bytes if plan.scratch else plan.arena_bytes,
+        activation_bytes=plan_memory(graph, None, in_place).arena_bytes if plan.scratch else plan.arena_bytes,
     )
 
 

@@ -56,7 +56,7 @@ def _last_reads(graph: Graph, alias_of: dict[str, str]) -> dict[str, int]:
 
 
 def plan_memory(
-    graph: Graph, scratch: dict[int, int] | None = None, in_place: dict[int, str] | None = None
+    graph: Graph, scratch: dict[int, int] | None = None, in_place: dict[int, tuple[str, ...]] | None = None
 ) -> MemoryPlan:
     alias_of: dict[str, str] = {}
     for op in graph.ops:
@@ -66,17 +66,19 @@ def plan_memory(
     if in_place:
         reads = _last_reads(graph, alias_of)
         pinned = {_root(alias_of, n) for n in graph.inputs}
-        for index, name in sorted(in_place.items()):
-            op, root = graph.ops[index], _root(alias_of, name)
+        for index, names in sorted(in_place.items()):
+            op = graph.ops[index]
             out = graph.tensors[op.outputs[0]]
-            if (
-                name in op.inputs
-                and root not in pinned
-                and reads.get(root) == index
-                and out.nbytes <= graph.tensors[root].nbytes
-            ):
+            for name in names:
+                root = _root(alias_of, name)
+                if name not in op.inputs or root in pinned or reads.get(root) != index:
+                    continue
+                if out.nbytes > graph.tensors[root].nbytes or op.inputs.count(name) > 1:
+                    continue
                 alias_of[op.outputs[0]] = root
                 granted[index] = name
+                break
+            if index in granted:
                 reads = _last_reads(graph, alias_of)
     activations = [n for n, t in graph.tensors.items() if not t.is_constant]
     sizes = {n: graph.tensors[n].nbytes for n in activations}
@@ -167,8 +169,7 @@ def check_plan(graph: Graph, plan: MemoryPlan) -> None:
             owner[b] = what
 
     for n in graph.inputs:
-        for b in span(n):
-            owner[b] = roots[n]
+        write(-1, roots[n], span(n), set())
     for index, op in enumerate(graph.ops):
         for n in op.inputs:
             if n in plan.offsets and any(owner[b] != roots[n] for b in span(n)):
