@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -682,6 +683,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyodl", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--version", action="version", version=f"tinyodl {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="name the log of every Keras conversion (TensorFlow's and the converter's output)")  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("boards", help="list the boards and how each runs on the simulators")
@@ -821,6 +824,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ["TINYODL_VERBOSE"] = "1"  # read by the Keras frontend (tinyodl.frontends.keras)
     try:
         return int(args.func(args))
     except TinyodlError as exc:
