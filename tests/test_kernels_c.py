@@ -25,6 +25,8 @@ from conftest import needs_arm_gcc
 from tinyodl.ir import Activation
 from tinyodl.reference import (
     KERNELS,
+    AddConstF32Params,
+    AddConstS8Params,
     AddF32Params,
     AddS8Params,
     AvgPool2DF32Params,
@@ -42,6 +44,8 @@ from tinyodl.reference import (
     MeanS8Params,
     PadF32Params,
     PadS8Params,
+    ReluF32Params,
+    ReluS8Params,
     quant,
     run,
 )
@@ -527,7 +531,37 @@ def random_pad(rng: np.random.Generator, f32: bool) -> tuple[KernelParams, np.nd
     return params, _int8(rng, dims)
 
 
+def random_add_const(rng: np.random.Generator, f32: bool) -> tuple[KernelParams, np.ndarray]:
+    """A per-channel constant added to a [positions, channels] tensor (the bias of a dilated Keras conv)."""
+    channels, positions = int(rng.integers(1, 20)), int(rng.integers(1, 30))
+    size = channels * positions
+    base, a, _ = random_add(rng, f32)
+    if f32:
+        params: Any = AddConstF32Params(size=size, act_min=base.act_min, act_max=base.act_max, channels=channels,
+                                        constant=_f32(rng, (channels,)))  # fmt: skip
+        return params, _f32(rng, (size,))
+    base_fields = {f.name: getattr(base, f.name) for f in fields(AddS8Params)}
+    params = AddConstS8Params(**{**base_fields, "size": size}, channels=channels, constant=_int8(rng, (channels,)))
+    return params, _int8(rng, (size,))
+
+
+def random_relu(rng: np.random.Generator, f32: bool) -> tuple[KernelParams, np.ndarray]:
+    size = int(rng.integers(1, 300))
+    six = bool(rng.integers(2))
+    if f32:
+        return ReluF32Params(size=size, act_min=0.0, act_max=6.0 if six else 3.0e38), _f32(rng, (size,))
+    s_in, s_out = float(rng.uniform(0.005, 0.2)), float(rng.uniform(0.005, 0.2))
+    zp_out = _zero_point(rng)
+    m, s = quant.quantize_multiplier(quant.relu_scale(s_in, s_out))
+    lo, hi = quant.activation_range(Activation.RELU6 if six else Activation.RELU, s_out, zp_out)
+    params = ReluS8Params(size=size, input_zero_point=_zero_point(rng), output_zero_point=zp_out, multiplier=m,
+                          shift=s, act_min=lo, act_max=hi)  # fmt: skip
+    return params, _int8(rng, (size,))
+
+
 GENERATORS: dict[str, Callable[[np.random.Generator, bool], tuple[Any, ...]]] = {
+    "add_const": random_add_const,
+    "relu": random_relu,
     "conv2d": random_conv,
     "depthwise_conv2d": random_depthwise,
     "fully_connected": random_fc,

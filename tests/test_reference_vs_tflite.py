@@ -39,7 +39,10 @@ from tflite_oracle import (  # noqa: E402
 )
 
 INPUTS_PER_MODEL = 3
-COVERED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "ADD", "PAD"}
+COVERED = {
+    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "ADD", "PAD", "RELU",
+    "RELU6",
+}  # fmt: skip
 
 
 def _keras() -> Any:
@@ -141,6 +144,16 @@ MODELS: dict[str, tuple[Callable[[], Any], tuple[int, ...]]] = {
         lambda: _seq((9, 9, 5), _layers().DepthwiseConv2D(3, dilation_rate=2, bias_initializer=_bias())),
         (9, 9, 5),
     ),
+    "conv1d_same_dil2_relu_nobias": (  # a stand-alone RELU after BATCH_TO_SPACE_ND (no bias ADD to fuse it into)
+        lambda: _seq(
+            (31, 5), _layers().Conv1D(3, 5, dilation_rate=2, padding="same", activation="relu", use_bias=False)
+        ),
+        (31, 5),
+    ),
+    "conv2d_valid_dil2_relu6_nobias": (
+        lambda: _seq((10, 11, 5), _layers().Conv2D(3, 3, dilation_rate=2, activation="relu6", use_bias=False)),
+        (10, 11, 5),
+    ),
     "dense_relu": (lambda: _seq((7,), _layers().Dense(5, activation="relu", bias_initializer=_bias())), (7,)),
     "dense_none": (lambda: _seq((33,), _layers().Dense(10, bias_initializer=_bias())), (33,)),
     "dense_relu6": (lambda: _seq((12,), _layers().Dense(3, activation="relu6", bias_initializer=_bias())), (12,)),
@@ -199,7 +212,7 @@ def _check_ops(model: TfliteModel, seed: int, compare: Callable[[np.ndarray, np.
         values = run_reference(model, inputs)
         tensors = runtime_tensors(model, values)
         for op in model.ops:
-            if op.kind not in COVERED or _broadcast_add(op, tensors):
+            if op.kind not in COVERED:
                 continue
             params, ir = _op_params(model, op.index, tensors)
             args = [values[int(n[1:])] for n in ir.inputs if not model.tensors[n].is_constant]
@@ -211,15 +224,6 @@ def _check_ops(model: TfliteModel, seed: int, compare: Callable[[np.ndarray, np.
                 compare(got.reshape(want.shape), want, f"{op.kind} (op {op.index})")
             seen.add(op.kind)
     return seen
-
-
-def _broadcast_add(op: Any, tensors: dict[str, Tensor]) -> bool:
-    """A dilated Keras conv adds its bias with a broadcasting ADD after BATCH_TO_SPACE_ND; the ADD kernel is
-    element-wise (same shapes) and the importer folds such a bias back into the conv."""
-    if op.kind != "ADD":
-        return False
-    a, b = (tensors[name(i)] for i in op.inputs)
-    return a.shape != b.shape
 
 
 def _exact(got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -407,3 +411,17 @@ def test_int8_kernels_match_tflite_micro(converted: dict[str, Converted], key: s
         micro.invoke()
         want = micro.get_output(0)
         np.testing.assert_array_equal(run(params, x).reshape(want.shape), want, err_msg=f"{key} on tflite-micro")
+
+
+def test_stand_alone_activation_and_per_channel_add_are_checked(converted: dict[str, Converted]) -> None:
+    """What a dynamic-batch dilated conv leaves after BATCH_TO_SPACE_ND: its bias as an ADD of a constant per
+    channel (with the fused activation), or without bias a stand-alone RELU / RELU6 that requantizes."""
+    assert "ADD" in _check_ops(converted["conv1d_valid_dil2_relu6"].int8, seed=1, compare=_exact)
+    assert "ADD" in _check_ops(converted["conv1d_valid_dil2_relu6"].f32, seed=2, compare=_ulp)
+    assert "RELU" in _check_ops(converted["conv1d_same_dil2_relu_nobias"].int8, seed=3, compare=_exact)
+    assert "RELU6" in _check_ops(converted["conv2d_valid_dil2_relu6_nobias"].int8, seed=4, compare=_exact)
+    assert "RELU6" in _check_ops(converted["conv2d_valid_dil2_relu6_nobias"].f32, seed=5, compare=_ulp)
+    relu = converted["conv1d_same_dil2_relu_nobias"].int8
+    (op,) = relu.find("RELU")
+    x, y = (relu.tensors[name(op.inputs[0])], relu.tensors[name(op.outputs[0])])
+    assert x.quant != y.quant  # a real requantization, not a clamp

@@ -29,6 +29,7 @@ from tinyodl.ir import (
     Pad,
     Padding,
     Quant,
+    Relu,
     Tensor,
 )
 
@@ -202,6 +203,9 @@ def _to_ir(op: Any, kind: str, ins: tuple[int, ...], outs: tuple[int, ...], tfli
         return _MeanLater(label, tensor_ins, tensor_outs, keep_dims=bool(o.KeepDims()))
     if kind == "PAD":
         return _PadLater(label, tensor_ins, tensor_outs)
+    if kind in ("RELU", "RELU6"):
+        activation = Activation.RELU if kind == "RELU" else Activation.RELU6
+        return Relu(label, tensor_ins[:1], tensor_outs, activation=activation)
     return None
 
 

@@ -173,10 +173,14 @@ def _oracles(path: Path) -> dict[str, Any]:
     """Result key -> the interpreter, or a string saying why it is not available."""
     if path.suffix.lower() != ".tflite":
         return {key: f"no .tflite file for {path}" for key in ORACLES}
-    from .frontends.oracle import TFLiteOracle, TFLMOracle
+    from .frontends.oracle import TFLiteOracle, TFLMOracle, static_shape_problem
 
     found: dict[str, Any] = {}
+    unfit = static_shape_problem(path)
     for key, cls in (("tflite_micro", TFLMOracle), ("litert", TFLiteOracle)):
+        if key == "tflite_micro" and unfit is not None:
+            found[key] = f"not a reference for this model: {unfit}; LiteRT is"
+            continue
         try:
             found[key] = cls(path)
         except FrontendError as exc:
@@ -253,11 +257,12 @@ def _explain(
 
 
 def verdict(r: dict[str, Any]) -> tuple[bool, str]:
-    """Pass or fail, from the numpy reference and tflite-micro, and the line that says so and names every
-    checked interpreter that disagrees with the device or with the other one."""
+    """Pass or fail, from the numpy reference and tflite-micro (LiteRT where tflite-micro was not checked),
+    and the line that says so and names every checked interpreter that disagrees with the device or with the
+    other one."""
     n = r["windows"]
     micro, lite = r["matches_tflite_micro"], r["matches_litert"]
-    passed = bool(r["outputs_match"]) and micro is not False
+    passed = bool(r["outputs_match"]) and micro is not False and not (micro is None and lite is False)
     problems = []
     if not r["outputs_match"]:
         first = r["first_mismatch"] or {}

@@ -235,6 +235,53 @@ tl_status_t tl_add_s8(const tl_add_s8_params_t *p, const int8_t *in1, const int8
 tl_status_t tl_add_f32_check(const tl_add_f32_params_t *p);
 tl_status_t tl_add_f32(const tl_add_f32_params_t *p, const float *in1, const float *in2, float *out);
 
+/* ---- ADD of a constant per channel (a bias added after a convolution): out[i] = in[i] + constant[i % channels]
+ * with ADD's arithmetic (the constant quantized with the second input's parameters) ------------------------ */
+
+typedef struct {
+    int32_t size;
+    int32_t input1_zero_point, input2_zero_point, output_zero_point;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+    int32_t channels;
+    const int8_t *constant; /* [channels] */
+} tl_add_const_s8_params_t;
+
+typedef struct {
+    int32_t size;
+    float act_min, act_max;
+    int32_t channels;
+    const float *constant; /* [channels] */
+} tl_add_const_f32_params_t;
+
+tl_status_t tl_add_const_s8_check(const tl_add_const_s8_params_t *p);
+tl_status_t tl_add_const_s8(const tl_add_const_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_add_const_f32_check(const tl_add_const_f32_params_t *p);
+tl_status_t tl_add_const_f32(const tl_add_const_f32_params_t *p, const float *in, float *out);
+
+/* ---- RELU / RELU6 on their own (not fused into the op before): int8 requantizes from the input's scale to
+ * the output's (TFLite's stand-alone activation), then clamps ------------------------------------------ */
+
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+    int32_t act_min, act_max;
+} tl_relu_s8_params_t;
+
+typedef struct {
+    int32_t size;
+    float act_min, act_max;
+} tl_relu_f32_params_t;
+
+tl_status_t tl_relu_s8_check(const tl_relu_s8_params_t *p);
+tl_status_t tl_relu_s8(const tl_relu_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_relu_f32_check(const tl_relu_f32_params_t *p);
+tl_status_t tl_relu_f32(const tl_relu_f32_params_t *p, const float *in, float *out);
+
 /* ---- PAD: a 4-D tensor (lower ranks padded with leading ones) inside a constant border ----------------- */
 
 typedef struct {

@@ -77,7 +77,9 @@ def choose_kernel(params: kp.KernelParams, board: Board, optimise: bool = True) 
 # Kernels that may write their output over an input (the planner decides whether it does): each reads
 # every input element of an output element before writing it, in increasing order, and an output element
 # lands on no input element a later output reads (element-wise; pooling with no padding before).
-IN_PLACE_KERNELS = frozenset({"tl_add_s8", "tl_add_f32"})
+IN_PLACE_KERNELS = frozenset(
+    {"tl_add_s8", "tl_add_f32", "tl_add_const_s8", "tl_add_const_f32", "tl_relu_s8", "tl_relu_f32"}
+)
 IN_PLACE_POOLS = frozenset({"tl_max_pool2d_s8", "tl_avg_pool2d_s8", "tl_max_pool2d_f32", "tl_avg_pool2d_f32"})
 
 

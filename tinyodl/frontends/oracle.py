@@ -160,3 +160,36 @@ class TFLMOracle:
                 raise FrontendError(f"tflite-micro could not run {self.path}: {why}")
             with np.load(out_path) as data:
                 return {name: data[f"t{k}"] for k, name in enumerate(tensors) if f"t{k}" in data}
+
+
+def static_shape_problem(path: Path) -> str | None:
+    """Why an interpreter that runs a model's static shapes, as tflite-micro does (it never resizes a
+    tensor), computes something else than the model for this file, or None. A dynamic-batch export of a
+    dilated convolution is such a file: its SPACE_TO_BATCH_ND stacks block-size phases along the batch, but the
+    file declares that tensor with the input's batch, so tflite-micro convolves one phase of several."""
+    try:
+        import tflite
+    except ImportError:
+        return None
+    try:
+        model = tflite.Model.GetRootAsModel(Path(path).read_bytes(), 0)
+        sg = model.Subgraphs(0)
+        names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if isinstance(v, int)}
+        for i in range(sg.OperatorsLength()):
+            op = sg.Operators(i)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            kind = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+            if kind != "SPACE_TO_BATCH_ND":
+                continue
+            x, block, y = (sg.Tensors(int(t)) for t in (*op.InputsAsNumpy()[:2], op.OutputsAsNumpy()[0]))
+            data = model.Buffers(block.Buffer()).DataAsNumpy()
+            factor = int(np.prod(np.frombuffer(data.tobytes(), np.int32))) if not isinstance(data, int) else 1
+            if int(y.ShapeAsNumpy()[0]) != int(x.ShapeAsNumpy()[0]) * factor:
+                return (
+                    f"it runs the file's static shapes, and operator {i} (SPACE_TO_BATCH_ND) fills {factor} batches "
+                    f"of a tensor the file declares with {int(y.ShapeAsNumpy()[0])}: a dynamic-batch export of a "
+                    "dilated convolution"
+                )
+    except Exception:  # noqa: BLE001 - an unreadable file is the frontend's to report
+        return None
+    return None

@@ -19,6 +19,7 @@ from ..ir import (
     Activation,
     Add,
     AvgPool2D,
+    BatchToSpace,
     Conv2D,
     DepthwiseConv2D,
     Dequantize,
@@ -33,11 +34,14 @@ from ..ir import (
     Padding,
     Quant,
     Quantize,
+    Relu,
     Reshape,
     ShapeArith,
     Softmax,
+    SpaceToBatch,
     Tensor,
 )
+from ..passes.dilate import fold_dilation
 from ..passes.fold import fold_constants
 
 
@@ -248,6 +252,25 @@ def _softmax(r: _Reader, op: Any, ins: list[int], outs: list[str]) -> Op:
     return Softmax(name=r.op_name("SOFTMAX", outs[0]), inputs=(r.name(ins[0]),), outputs=tuple(outs), beta=o.Beta())
 
 
+def _relu(activation: Activation, kind: str) -> Callable[[_Reader, Any, list[int], list[str]], Op]:
+    def build(r: _Reader, op: Any, ins: list[int], outs: list[str]) -> Op:
+        return Relu(name=r.op_name(kind, outs[0]), inputs=(r.name(ins[0]),), outputs=tuple(outs), activation=activation)
+
+    return build
+
+
+def _space_batch(kind: str) -> Callable[[_Reader, Any, list[int], list[str]], Op]:
+    def build(r: _Reader, op: Any, ins: list[int], outs: list[str]) -> Op:
+        name = r.op_name(kind, outs[0])
+        block = tuple(int(b) for b in r.attribute(ins[1], "block shape", name).reshape(-1))
+        pairs = tuple((int(a), int(b)) for a, b in r.attribute(ins[2], "paddings or crops", name).reshape(-1, 2))
+        if kind == "SPACE_TO_BATCH_ND":
+            return SpaceToBatch(name=name, inputs=(r.name(ins[0]),), outputs=tuple(outs), block=block, paddings=pairs)
+        return BatchToSpace(name=name, inputs=(r.name(ins[0]),), outputs=tuple(outs), block=block, crops=pairs)
+
+    return build
+
+
 def _unary(cls: type[Quantize] | type[Dequantize], kind: str) -> Callable[[_Reader, Any, list[int], list[str]], Op]:
     def build(r: _Reader, op: Any, ins: list[int], outs: list[str]) -> Op:
         return cls(name=r.op_name(kind, outs[0]), inputs=(r.name(ins[0]),), outputs=tuple(outs))
@@ -294,6 +317,7 @@ def _is_shape_arith(r: _Reader, op: Any) -> bool:
 _HANDLERS: dict[str, Callable[[_Reader, Any, list[int], list[str]], Op]] = {
     "ADD": _add,
     "AVERAGE_POOL_2D": _pool(AvgPool2D, "AVERAGE_POOL_2D"),
+    "BATCH_TO_SPACE_ND": _space_batch("BATCH_TO_SPACE_ND"),
     "CONV_2D": _conv,
     "DEPTHWISE_CONV_2D": _depthwise,
     "DEQUANTIZE": _unary(Dequantize, "DEQUANTIZE"),
@@ -303,8 +327,11 @@ _HANDLERS: dict[str, Callable[[_Reader, Any, list[int], list[str]], Op]] = {
     "MEAN": _mean,
     "PAD": _pad,
     "QUANTIZE": _unary(Quantize, "QUANTIZE"),
+    "RELU": _relu(Activation.RELU, "RELU"),
+    "RELU6": _relu(Activation.RELU6, "RELU6"),
     "RESHAPE": _reshape("RESHAPE"),
     "SOFTMAX": _softmax,
+    "SPACE_TO_BATCH_ND": _space_batch("SPACE_TO_BATCH_ND"),
     "SQUEEZE": _reshape("SQUEEZE"),
 }
 
@@ -371,6 +398,7 @@ def _convert(r: _Reader, path: Path, data: bytes) -> Graph:
     except GraphError as exc:
         raise FrontendError(f"{path}: {exc}") from None
     try:
-        return fold_constants(graph)  # the import pipeline's first pass: shape arithmetic -> constants
+        # the import passes: shape arithmetic -> constants; SPACE_TO_BATCH_ND + conv + BATCH_TO_SPACE_ND -> dilated
+        return fold_dilation(fold_constants(graph))
     except GraphError as exc:
         raise FrontendError(f"{path}: {exc}") from None

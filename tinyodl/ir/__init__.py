@@ -9,6 +9,7 @@ from .ops import (
     Activation,
     Add,
     AvgPool2D,
+    BatchToSpace,
     Conv2D,
     ConvPool,
     DepthwiseConv2D,
@@ -20,9 +21,11 @@ from .ops import (
     Pad,
     Padding,
     Quantize,
+    Relu,
     Reshape,
     ShapeArith,
     Softmax,
+    SpaceToBatch,
 )
 from .tensor import DType, Quant, Tensor
 
@@ -30,6 +33,7 @@ __all__ = [
     "Activation",
     "Add",
     "AvgPool2D",
+    "BatchToSpace",
     "Conv2D",
     "ConvPool",
     "DType",
@@ -45,8 +49,10 @@ __all__ = [
     "Padding",
     "Quant",
     "Quantize",
+    "Relu",
     "Reshape",
     "ShapeArith",
     "Softmax",
+    "SpaceToBatch",
     "Tensor",
 ]

@@ -237,8 +237,17 @@ class Add(Op):
 
     def check(self, tensors: Mapping[str, Tensor]) -> None:
         a, b, y = (tensors[n] for n in (*self.inputs, self.outputs[0]))
-        if a.shape != b.shape or a.shape != y.shape:
-            raise self.error(f"operands {a.shape} and {b.shape} must have the output's shape {y.shape}")
+        if a.shape != y.shape:
+            raise self.error(f"operand {a.shape} must have the output's shape {y.shape}")
+        if b.shape == y.shape:
+            return
+        per_channel = b.is_constant and b.size == y.shape[-1] and all(d == 1 for d in b.shape[:-1])
+        if not per_channel:
+            raise self.error(f"operand {b.shape} must have the output's shape {y.shape}, or be a constant per channel")
+
+    def constant_operand(self, tensors: Mapping[str, Tensor]) -> bool:
+        """The second operand is a constant, one value per channel (e.g. a bias added after a conv)."""
+        return tensors[self.inputs[1]].is_constant
 
 
 @dataclass(frozen=True)
@@ -336,3 +345,45 @@ class ConvPool(Op):
     def macc(self, tensors: Mapping[str, Tensor]) -> int:
         assert self.conv is not None
         return self.conv.macc(self.with_mid(tensors))
+
+
+@dataclass(frozen=True)
+class Relu(Op):
+    """A stand-alone RELU / RELU6 (one not fused into the op before it). int8: requantized from the
+    input's scale to the output's, then clamped, as TFLite does."""
+
+    activation: Activation = Activation.RELU
+
+    kind: ClassVar[str] = "RELU"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.activation is Activation.NONE:
+            raise self.error("a stand-alone activation must be RELU or RELU6")
+
+    def check(self, tensors: Mapping[str, Tensor]) -> None:
+        x, y = tensors[self.inputs[0]], tensors[self.outputs[0]]
+        if x.shape != y.shape or x.dtype is not y.dtype:
+            raise self.error(f"input {x.shape} and output {y.shape} must have the same shape and type")
+
+
+@dataclass(frozen=True)
+class SpaceToBatch(Op):
+    """SPACE_TO_BATCH_ND (`block` per spatial axis, `paddings` (before, after) per spatial axis). Imported
+    only to be rewritten: with its BATCH_TO_SPACE_ND around a convolution it is a dilated convolution
+    (passes.dilate). Its static output shape is TFLite's, with the batch of the input."""
+
+    block: tuple[int, ...] = ()
+    paddings: tuple[tuple[int, int], ...] = ()
+
+    kind: ClassVar[str] = "SPACE_TO_BATCH_ND"
+
+
+@dataclass(frozen=True)
+class BatchToSpace(Op):
+    """BATCH_TO_SPACE_ND (`block`, `crops` (before, after) per spatial axis): see SpaceToBatch."""
+
+    block: tuple[int, ...] = ()
+    crops: tuple[tuple[int, int], ...] = ()
+
+    kind: ClassVar[str] = "BATCH_TO_SPACE_ND"

@@ -1,6 +1,7 @@
 """IR -> IR passes, one small pass per file, grouped into named pipelines."""
 
 from .cut import cut_at_features, head_input
+from .dilate import fold_dilation
 from .edges import strip_edge_quantization
 from .fold import FoldError, fold_constants
 from .fuse import fuse_conv_pool
@@ -12,6 +13,7 @@ __all__ = [
     "MemoryPlan",
     "PlanError",
     "check_plan",
+    "fold_dilation",
     "fuse_conv_pool",
     "fold_constants",
     "cut_at_features",

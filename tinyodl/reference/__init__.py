@@ -13,6 +13,8 @@ import numpy as np
 
 from . import kernels_f32, kernels_int8, quant
 from .params import (
+    AddConstF32Params,
+    AddConstS8Params,
     AddF32Params,
     AddS8Params,
     AnyParams,
@@ -34,6 +36,8 @@ from .params import (
     PadF32Params,
     PadS8Params,
     ParamsError,
+    ReluF32Params,
+    ReluS8Params,
     from_ir,
 )
 
@@ -55,6 +59,10 @@ KERNELS: dict[type, Callable[..., np.ndarray]] = {
     AddF32Params: kernels_f32.add,
     PadF32Params: kernels_f32.pad,
     ConvPoolS8Params: lambda p, x: run(p.pool, run(p.conv, x)),
+    AddConstS8Params: kernels_int8.add_const,
+    AddConstF32Params: kernels_f32.add_const,
+    ReluS8Params: kernels_int8.relu,
+    ReluF32Params: kernels_f32.relu,
     ConvPoolF32Params: lambda p, x: run(p.pool, run(p.conv, x)),
 }
 
@@ -69,6 +77,8 @@ def run(params: KernelParams, *inputs: Any) -> np.ndarray:
 
 __all__ = [
     "KERNELS",
+    "AddConstF32Params",
+    "AddConstS8Params",
     "AddF32Params",
     "AddS8Params",
     "AnyParams",
@@ -88,6 +98,8 @@ __all__ = [
     "PadF32Params",
     "PadS8Params",
     "ParamsError",
+    "ReluF32Params",
+    "ReluS8Params",
     "from_ir",
     "kernels_f32",
     "kernels_int8",

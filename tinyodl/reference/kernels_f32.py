@@ -13,6 +13,7 @@ import numpy as np
 
 from .kernels_int8 import valid_counts, windows
 from .params import (
+    AddConstF32Params,
     AddF32Params,
     AvgPool2DF32Params,
     Conv2DF32Params,
@@ -22,6 +23,7 @@ from .params import (
     MeanF32Params,
     PadF32Params,
     ParamsError,
+    ReluF32Params,
 )
 
 F32 = np.float32
@@ -133,3 +135,11 @@ def pad(p: PadF32Params, x: np.ndarray) -> np.ndarray:
     x = _input(x, p.in_dims, "pad")
     widths = tuple(zip(p.pad_before, p.pad_after, strict=True))
     return np.pad(x, widths, constant_values=F32(p.pad_value))
+
+
+def add_const(p: AddConstF32Params, a: np.ndarray) -> np.ndarray:
+    return add(p, a, np.tile(p.constant, p.size // p.channels))
+
+
+def relu(p: ReluF32Params, x: np.ndarray) -> np.ndarray:
+    return _clamp(_input(x, (p.size,), "relu"), p.act_min, p.act_max)

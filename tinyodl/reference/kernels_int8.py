@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .params import (
+    AddConstS8Params,
     AddS8Params,
     AvgPool2DS8Params,
     Conv2DS8Params,
@@ -22,6 +23,7 @@ from .params import (
     MeanS8Params,
     PadS8Params,
     ParamsError,
+    ReluS8Params,
 )
 from .quant import (
     multiply_by_quantized_multiplier,
@@ -180,3 +182,15 @@ def pad(p: PadS8Params, x: np.ndarray) -> np.ndarray:
     x = _input(x, p.in_dims, "pad")
     widths = tuple(zip(p.pad_before, p.pad_after, strict=True))
     return np.pad(x, widths, constant_values=p.pad_value)
+
+
+def add_const(p: AddConstS8Params, a: np.ndarray) -> np.ndarray:
+    """ADD of a per-channel constant: the ADD arithmetic, the constant repeated along the input."""
+    return add(p, a, np.tile(p.constant, p.size // p.channels))
+
+
+def relu(p: ReluS8Params, x: np.ndarray) -> np.ndarray:
+    """A stand-alone RELU / RELU6: the input requantized to the output's scale, clamped."""
+    x64 = _input(x, (p.size,), "relu").astype(np.int64) - p.input_zero_point
+    scaled = multiply_by_quantized_multiplier(x64, p.multiplier, p.shift)
+    return np.clip(scaled + p.output_zero_point, p.act_min, p.act_max).astype(np.int8)

@@ -31,6 +31,7 @@ from ..ir import (
     Op,
     Pad,
     Quant,
+    Relu,
     Tensor,
 )
 from ..ir.ops import _Pool, pad_before
@@ -586,6 +587,78 @@ class AddF32Params(KernelParams):
         return _as(_add_from_ir(op, tensors), cls)
 
 
+@dataclass(frozen=True, eq=False)
+class AddConstS8Params(AddS8Params):
+    """ADD of a constant, one int8 value per channel (`constant`, quantized with the second input's
+    parameters), repeated along the output: TFLite's broadcasting ADD, per element the same arithmetic."""
+
+    channels: int
+    constant: np.ndarray  # int8 [channels]
+
+    family: ClassVar[str] = "add_const"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "channels")
+        if self.size % self.channels:
+            raise ParamsError(f"ADD: {self.size} elements are not a multiple of {self.channels} channels")
+        object.__setattr__(self, "constant", _readonly(self.constant, np.int8, "constant", (self.channels,)))
+
+
+@dataclass(frozen=True, eq=False)
+class AddConstF32Params(AddF32Params):
+    channels: int
+    constant: np.ndarray  # float32 [channels]
+
+    family: ClassVar[str] = "add_const"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "channels")
+        if self.size % self.channels:
+            raise ParamsError(f"ADD: {self.size} elements are not a multiple of {self.channels} channels")
+        object.__setattr__(self, "constant", _readonly(self.constant, np.float32, "constant", (self.channels,)))
+
+
+# ---- RELU / RELU6 (stand-alone) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ReluS8Params(KernelParams):
+    """A stand-alone RELU / RELU6 of `size` int8 elements, TFLite's way: the input requantized to the output's
+    scale (`multiplier`, `shift` from float32 input scale / output scale), then clamped."""
+
+    size: int
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+    act_min: int
+    act_max: int
+
+    family: ClassVar[str] = "relu"
+
+    def __post_init__(self) -> None:
+        _positive(self, "size")
+        _int8_value(self, "input_zero_point", "output_zero_point")
+        _multiplier_pair(self, self.multiplier, self.shift, "output")
+        _act_range_int8(self)
+
+
+@dataclass(frozen=True, eq=False)
+class ReluF32Params(KernelParams):
+    size: int
+    act_min: float
+    act_max: float
+
+    family: ClassVar[str] = "relu"
+    dtype: ClassVar[DType] = DType.FLOAT32
+
+    def __post_init__(self) -> None:
+        _positive(self, "size")
+        _act_range_f32(self)
+
+
 # ---- PAD ---------------------------------------------------------------------------------------------
 
 
@@ -731,6 +804,8 @@ Int8Params = (
     | AddS8Params
     | PadS8Params
     | ConvPoolS8Params
+    | AddConstS8Params
+    | ReluS8Params
 )
 Float32Params = (
     Conv2DF32Params
@@ -742,6 +817,8 @@ Float32Params = (
     | AddF32Params
     | PadF32Params
     | ConvPoolF32Params
+    | AddConstF32Params
+    | ReluF32Params
 )
 AnyParams = Int8Params | Float32Params
 
@@ -974,15 +1051,23 @@ def _add_from_ir(op: Op, tensors: Mapping[str, Tensor]) -> KernelParams:
     a, b, y = tensors[op.inputs[0]], tensors[op.inputs[1]], tensors[op.outputs[0]]
     if b.dtype is not dtype:
         raise _fail(op, "both operands must have the output's type")
+    per_channel: dict[str, Any] = {}
+    if b.shape != y.shape:  # a constant per channel (op.check): the ADD of a bias
+        assert b.data is not None
+        per_channel = dict(channels=b.size, constant=b.data.reshape(-1))
     if dtype is DType.FLOAT32:
         lo, hi = q.float_activation_range(op.activation)
+        if per_channel:
+            return AddConstF32Params(size=y.size, act_min=lo, act_max=hi, **per_channel)
         return AddF32Params(size=y.size, act_min=lo, act_max=hi)
     s1, z1 = _per_tensor(op, a)
     s2, z2 = _per_tensor(op, b)
     so, zo = _per_tensor(op, y)
     (m1, sh1), (m2, sh2), (mo, sho) = q.add_multipliers(s1, s2, so)
     act_min, act_max = q.activation_range(op.activation, so, zo)
-    return AddS8Params(
+    cls = AddConstS8Params if per_channel else AddS8Params
+    return cls(
+        **per_channel,
         size=y.size,
         input1_zero_point=z1,
         input2_zero_point=z2,
@@ -1029,7 +1114,25 @@ def _conv_pool_from_ir(op: Op, tensors: Mapping[str, Tensor]) -> KernelParams:
     return cls(conv=conv, pool=pool)
 
 
+def _relu_from_ir(op: Op, tensors: Mapping[str, Tensor]) -> KernelParams:
+    if not isinstance(op, Relu):
+        raise _fail(op, "not a RELU")
+    op.check(tensors)
+    dtype = _dtype(op, tensors)
+    y = tensors[op.outputs[0]]
+    if dtype is DType.FLOAT32:
+        lo, hi = q.float_activation_range(op.activation)
+        return ReluF32Params(size=y.size, act_min=lo, act_max=hi)
+    s_in, z_in = _per_tensor(op, tensors[op.inputs[0]])
+    s_out, z_out = _per_tensor(op, y)
+    multiplier, shift = q.quantize_multiplier(q.relu_scale(s_in, s_out))
+    act_min, act_max = q.activation_range(op.activation, s_out, z_out)
+    return ReluS8Params(size=y.size, input_zero_point=z_in, output_zero_point=z_out, multiplier=multiplier,
+                        shift=shift, act_min=act_min, act_max=act_max)  # fmt: skip
+
+
 _BUILDERS: dict[type[Op], Any] = {
+    Relu: _relu_from_ir,
     ConvPool: _conv_pool_from_ir,
     Conv2D: lambda op, t: _conv_from_ir(op, t, _dtype(op, t)),
     DepthwiseConv2D: lambda op, t: _conv_from_ir(op, t, _dtype(op, t)),

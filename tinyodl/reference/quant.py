@@ -193,6 +193,12 @@ def ratio_effective_scale(input_scale: float, output_scale: float) -> float:
     return _f32(input_scale) / _f32(output_scale)
 
 
+def relu_scale(input_scale: float, output_scale: float) -> float:
+    """A stand-alone int8 RELU's requantization: input / output divided in float32 (TFLite and tflite-micro
+    divide the two float scales, then widen the quotient to double)."""
+    return float(np.float32(input_scale) / np.float32(output_scale))
+
+
 ADD_LEFT_SHIFT = 20  # int8 ADD scales both inputs up by 2^20 before rescaling them to a common scale
 
 
