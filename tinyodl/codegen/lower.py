@@ -10,6 +10,7 @@ available and is the fallback. A variant's working memory is planned into the ar
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -102,14 +103,14 @@ def _align(n: int) -> int:
 
 def _fused_choice(params: kp.KernelParams, board: Board, optimise: bool) -> tuple[variants.Choice, int]:
     """A fused convolution + pooling: its inner kernels chosen as for the two layers alone, its band (about
-    FUSED_BANDS bands; whole pairs of positions for the pairwise int8 convolution), and its working memory
+    FUSED_BANDS bands, each of whole blocks of positions of the convolution variant), and its working memory
     (the convolution's, then the band buffer)."""
     assert isinstance(params, kp.ConvPoolS8Params | kp.ConvPoolF32Params)
     conv = choose_kernel(params.conv, board, optimise)
     pool = choose_kernel(params.pool, board, optimise)
     unit = params.band_unit
-    if unit % 2 and not conv.is_reference:
-        unit *= 2
+    block = variants.POSITIONS_PER_BLOCK.get(conv.function, 1)  # whole blocks of positions in every band
+    unit = unit * block // math.gcd(unit, block)
     band = min(-(-params.band_length // (FUSED_BANDS * unit)) * unit, params.band_length)
     band = max(band, params.band_unit)
     fused = replace(
@@ -160,7 +161,8 @@ def lower(
         try:
             params = kp.from_ir(op, graph.tensors)
         except kp.ParamsError as exc:
-            raise LoweringError(f"{graph.name}: {exc}") from None
+            where = graph.source.split()[0] if graph.source else graph.name  # the model file
+            raise LoweringError(f"{where}: {exc}") from None
         if isinstance(params, kp.ConvPoolS8Params | kp.ConvPoolF32Params):
             chosen[index], scratch_bytes = _fused_choice(params, board, optimise)
         else:

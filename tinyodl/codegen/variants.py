@@ -28,6 +28,8 @@ CONV_S8_CHANNELS = 3  # output channels per block of tl_conv2d_s8_dsp (x 2 posit
 FC_S8_CHANNELS = 4  # output channels per block of tl_fully_connected_s8_dsp
 CONV_F32_CHANNELS = 4  # tl_conv2d_f32_fpu: 4 channels x 4 positions
 FC_F32_CHANNELS = 8  # tl_fully_connected_f32_fpu: 8 outputs x 1 input row
+# output positions a convolution variant computes together: a fused layer's bands hold whole blocks of them
+POSITIONS_PER_BLOCK = {"tl_conv2d_s8_dsp": 2, "tl_conv2d_f32_fpu": 4}
 
 
 @dataclass(frozen=True)
