@@ -64,8 +64,9 @@ def _require_tflite() -> Any:
 
 
 def supported_ops() -> list[str]:
-    """The layers the frontend imports (shape arithmetic, folded at import, is listed by passes.fold)."""
-    return sorted(_HANDLERS)
+    """The layers the frontend imports (shape arithmetic, folded at import, is listed by passes.fold; the
+    SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND around a dilated convolution are read only to be rewritten)."""
+    return sorted(k for k in _HANDLERS if k not in ("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"))
 
 
 class _Reader:

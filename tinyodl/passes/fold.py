@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..ir import Graph, GraphError, Op, ShapeArith, Tensor
+from ..ir import DType, Graph, GraphError, Op, ShapeArith, Tensor
 from .prune import prune
 
 
@@ -107,6 +107,11 @@ def fold_constants(graph: Graph) -> Graph:
             ops.append(op)
             continue
         value = _evaluate(op, tensors)
+        if value is None and tensors[op.outputs[0]].dtype is not DType.INT32:
+            raise FoldError(
+                f"{op.function} {op.name} of activations is not supported (only integer shape arithmetic on "
+                f"constants is, folded at import: {', '.join(FOLDABLE)})"
+            )
         if value is None:
             why = "its operands are not constants" if op.function in FOLDABLE else "it is not shape arithmetic"
             raise FoldError(
