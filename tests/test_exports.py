@@ -89,6 +89,11 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             made[f"{name}_{dtype}"] = convert(model, directory / f"{name}_{dtype}.tflite", dtype == "int8", seed=7)
     tf.keras.utils.set_random_seed(7)
     made["concatenated_int8"] = convert(_concatenated((16, 2)), directory / "concatenated_int8.tflite", True, seed=7)
+    for dtype in DTYPES:
+        tf.keras.utils.set_random_seed(7)
+        model = _sequential((8, 4), lambda layers: [layers.Dense(5), layers.Flatten(), layers.Dense(3)])
+        made[f"dense_sequence_{dtype}"] = convert(model, directory / f"dense_sequence_{dtype}.tflite", dtype == "int8",
+                                                  seed=7)  # fmt: skip
     return made
 
 
@@ -333,3 +338,18 @@ def test_broken_keras_file_names_the_log(keras_runs: KerasRuns) -> None:
     assert line.startswith("tinyodl: error: ") and "broken.keras: not a loadable Keras model (" in line
     assert line.endswith(f" (converter log: {log})")
     assert not list(converted.glob("*.tflite")) and proc.stdout == ""
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_on_a_sequence_gets_its_shapes(exports: dict[str, Path], dtype: str) -> None:
+    """A Dense applied to a [8, 4] sequence, exported with a dynamic batch: the converter reshapes the rows into
+    the batch at run time and writes every open dimension as 1 ((1, 1) for the [8, 4] rows). The shapes are
+    worked out from the folded reshape targets and the weights, and the model runs."""
+    path = exports[f"dense_sequence_{dtype}"]
+    assert {"SHAPE", "GATHER", "REDUCE_PROD"} <= set(_raw_ops(path))
+    graph = load_tflite(path)
+    fcs = [op for op in graph.ops if op.kind == "FULLY_CONNECTED"]
+    assert [graph.tensors[op.inputs[0]].shape for op in fcs] == [(8, 4), (1, 40)]
+    assert [graph.tensors[op.outputs[0]].shape for op in fcs] == [(8, 5), (1, 3)]
+    result = run_model(path, "nucleo-l476rg", None, ModelOptions(whole=True, limit=2))
+    assert result["outputs_match"] is True and result["matches_litert"] is True and result["passed"] is True

@@ -96,8 +96,8 @@ def test_graph_validation_names_the_op() -> None:
         Graph("bad", g.tensors, (g.ops[0], g.ops[2], g.ops[1], *g.ops[3:]), g.inputs, g.outputs)
     with pytest.raises(ValueError, match="stride"):
         Conv2D("c", ("x", "w"), ("y",), stride=(0, 1))
-    with pytest.raises(ValueError, match="2 inputs, expected"):
-        Reshape("r", ("a", "b"), ("c",))
+    with pytest.raises(ValueError, match="3 inputs, expected"):
+        Reshape("r", ("a", "b", "s"), ("c",))  # the tensor and at most its target shape
 
 
 def test_head_input_and_cut() -> None:

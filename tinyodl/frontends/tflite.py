@@ -42,7 +42,8 @@ from ..ir import (
     Tensor,
 )
 from ..passes.dilate import fold_dilation
-from ..passes.fold import fold_constants
+from ..passes.fold import fold_shapes
+from ..passes.prune import prune
 
 
 class FrontendError(TinyodlError):
@@ -80,6 +81,8 @@ class _Reader:
         self.names: dict[int, str] = {}
         self.tensors: dict[str, Tensor] = {}
         self.op_names: dict[str, int] = {}
+        self.dynamic: set[str] = set()  # tensors whose shape signature has an open (-1) dimension
+        self.open: set[str] = set()  # ... beyond the batch: their static shape is not to be trusted
 
     # -- tensors ---------------------------------------------------------------------------------------
     def raw(self, index: int) -> Any:
@@ -113,6 +116,11 @@ class _Reader:
             zps = tuple(int(z) for z in q.ZeroPointAsNumpy()) if q.ZeroPointLength() else (0,) * len(scales)
             quant = Quant(scales, zps, int(q.QuantizedDimension()) if len(scales) > 1 else None)
         data = self.constant(index)
+        signature = [int(d) for d in t.ShapeSignatureAsNumpy()] if t.ShapeSignatureLength() else []
+        if any(d < 0 for d in signature):
+            self.dynamic.add(name)
+        if any(d < 0 for d in signature[1:]):
+            self.open.add(name)
         try:
             tensor = Tensor(name, shape, dtype, quant, data)
         except ValueError as exc:
@@ -207,7 +215,9 @@ def _fully_connected(r: _Reader, op: Any, ins: list[int], outs: list[str]) -> Op
 
 def _reshape(kind: str) -> Callable[[_Reader, Any, list[int], list[str]], Op]:
     def build(r: _Reader, op: Any, ins: list[int], outs: list[str]) -> Op:
-        return Reshape(name=r.op_name(kind, outs[0]), inputs=(r.name(ins[0]),), outputs=tuple(outs))
+        # RESHAPE keeps its target shape operand: where the file leaves the output's shape open, it says it
+        target = (r.name(ins[1]),) if kind == "RESHAPE" and len(ins) > 1 and ins[1] >= 0 else ()
+        return Reshape(name=r.op_name(kind, outs[0]), inputs=(r.name(ins[0]), *target), outputs=tuple(outs))
 
     return build
 
@@ -384,6 +394,11 @@ def _convert(r: _Reader, path: Path, data: bytes) -> Graph:
             raise FrontendError(f"{path}: operator {i} ({kind}): {exc}") from None
     inputs = tuple(r.name(int(i)) for i in r.sg.InputsAsNumpy())
     outputs = tuple(r.name(int(i)) for i in r.sg.OutputsAsNumpy())
+    try:
+        # the import's first pass: shape arithmetic -> constants, shapes the file leaves open -> inferred
+        ops = fold_shapes(r.tensors, ops, r.dynamic, r.open)
+    except GraphError as exc:
+        raise FrontendError(f"{path}: {exc}") from None
     used = set(inputs) | set(outputs) | {n for o in ops for n in (*o.inputs, *o.outputs)}
     tensors = {n: t for n, t in r.tensors.items() if n in used}
     digest = hashlib.sha256(data).hexdigest()[:16]
@@ -399,7 +414,7 @@ def _convert(r: _Reader, path: Path, data: bytes) -> Graph:
     except GraphError as exc:
         raise FrontendError(f"{path}: {exc}") from None
     try:
-        # the import passes: shape arithmetic -> constants; SPACE_TO_BATCH_ND + conv + BATCH_TO_SPACE_ND -> dilated
-        return fold_dilation(fold_constants(graph))
+        # SPACE_TO_BATCH_ND + conv + BATCH_TO_SPACE_ND -> one dilated convolution
+        return fold_dilation(prune(graph))
     except GraphError as exc:
         raise FrontendError(f"{path}: {exc}") from None

@@ -267,7 +267,11 @@ class Pad(Op):
 
 @dataclass(frozen=True)
 class Reshape(Op):
+    """The same bytes in another shape. A second input, when present, is the target shape (a constant once
+    shape arithmetic is folded); the output tensor's shape is authoritative."""
+
     kind: ClassVar[str] = "RESHAPE"
+    n_inputs: ClassVar[tuple[int, ...]] = (1, 2)
 
     def check(self, tensors: Mapping[str, Tensor]) -> None:
         x, y = tensors[self.inputs[0]], tensors[self.outputs[0]]

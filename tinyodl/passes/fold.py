@@ -10,12 +10,26 @@ ShapeArith op that does not fold (e.g. a CONCATENATION of activations) is an err
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence, Set
 from dataclasses import replace
 
 import numpy as np
 
-from ..ir import DType, Graph, GraphError, Op, ShapeArith, Tensor
+from ..ir import (
+    Add,
+    Dequantize,
+    DType,
+    FullyConnected,
+    Graph,
+    GraphError,
+    Op,
+    Quantize,
+    Relu,
+    Reshape,
+    ShapeArith,
+    Softmax,
+    Tensor,
+)
 from .prune import prune
 
 
@@ -97,14 +111,48 @@ def _evaluate(op: ShapeArith, tensors: dict[str, Tensor]) -> np.ndarray | None:
     return _EVAL[op.function](op, [np.asarray(a) for a in args if a is not None])
 
 
-def fold_constants(graph: Graph) -> Graph:
-    if not any(isinstance(op, ShapeArith) for op in graph.ops):
-        return graph
-    tensors = dict(graph.tensors)
-    ops: list[Op] = []
-    for op in graph.ops:
+def _inferred_shape(op: Op, tensors: dict[str, Tensor]) -> tuple[int, ...] | None:
+    """The output shape of an op whose output the file leaves unknown beyond the batch, from its inputs."""
+    x = tensors[op.inputs[0]]
+    if isinstance(op, Reshape) and len(op.inputs) == 2:
+        target = tensors[op.inputs[1]].data
+        if target is None:
+            return None
+        dims = [int(d) for d in np.asarray(target).reshape(-1)]
+        if dims.count(-1) == 1:
+            known = int(np.prod([d for d in dims if d != -1]))
+            dims[dims.index(-1)] = x.size // known if known else 0
+        return tuple(dims) if int(np.prod(dims)) == x.size else None
+    if isinstance(op, FullyConnected):
+        w = tensors[op.inputs[1]]
+        return (x.size // w.shape[1], w.shape[0]) if x.size % w.shape[1] == 0 else None
+    if isinstance(op, Relu | Quantize | Dequantize | Softmax | Add):
+        return x.shape
+    return None
+
+
+def fold_shapes(
+    tensors: dict[str, Tensor], ops: Sequence[Op], dynamic: Set[str] = frozenset(), open_: Set[str] = frozenset()
+) -> list[Op]:
+    """The import's shape pass, before the graph is built: in op order, each ShapeArith op is evaluated and
+    its output becomes a constant in `tensors` (it is dropped from the ops returned), and each tensor of a
+    dynamic shape (`dynamic`: an open dimension in the file's shape signature) that a RESHAPE, a
+    FULLY_CONNECTED or an element-wise op writes gets the shape that op computes from its inputs: a Dense
+    applied to a sequence, say, reshapes the rows into the batch, which the file's static shape (every open
+    dimension written as 1) does not show. A tensor open beyond the batch (`open_`) whose shape cannot be
+    worked out is an error, as is what cannot be evaluated. Raises FoldError."""
+    kept: list[Op] = []
+    for op in ops:
         if not isinstance(op, ShapeArith):
-            ops.append(op)
+            out = op.outputs[0]
+            shape = _inferred_shape(op, tensors) if out in dynamic else None
+            if shape is not None and all(d >= 1 for d in shape):
+                t = tensors[out]
+                tensors[out] = Tensor(t.name, shape, t.dtype, t.quant, t.data)
+            elif out in open_:
+                raise FoldError(f"{op.kind} {op.name}: the shape of {out} is left open by the file and cannot be "
+                                "worked out; export the model with a fixed input shape")  # fmt: skip
+            kept.append(op)
             continue
         value = _evaluate(op, tensors)
         if value is None and tensors[op.outputs[0]].dtype is not DType.INT32:
@@ -118,8 +166,16 @@ def fold_constants(graph: Graph) -> Graph:
                 f"{op.function} {op.name} does not fold to a constant ({why}); shape arithmetic that folds: "
                 f"{', '.join(FOLDABLE)}"
             )
-        out = tensors[op.outputs[0]]
-        value = np.asarray(value).astype(out.dtype.numpy)
-        tensors[out.name] = Tensor(out.name, tuple(int(d) for d in value.shape), out.dtype, out.quant, value)
-    folded = replace(graph, tensors=tensors, ops=tuple(ops))
-    return prune(folded)
+        out_t = tensors[op.outputs[0]]
+        value = np.asarray(value).astype(out_t.dtype.numpy)
+        tensors[out_t.name] = Tensor(out_t.name, tuple(int(d) for d in value.shape), out_t.dtype, out_t.quant, value)
+    return kept
+
+
+def fold_constants(graph: Graph) -> Graph:
+    """fold_shapes on a built graph (its static shapes all known), then the unused tensors pruned."""
+    if not any(isinstance(op, ShapeArith) for op in graph.ops):
+        return graph
+    tensors = dict(graph.tensors)
+    ops = fold_shapes(tensors, graph.ops)
+    return prune(replace(graph, tensors=tensors, ops=tuple(ops)))
