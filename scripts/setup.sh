@@ -7,6 +7,9 @@
 #   scripts/setup.sh --renode TARBALL also install a Renode build from a tarball into .tools/renode/ (its
 #                                     runtime apt packages, and a venv for renode-test); TINYODL_RENODE_TARBALL
 #                                     does the same. tinyodl finds Renode there, on PATH or via TINYODL_RENODE.
+#   scripts/setup.sh --cmsis-nn TARBALL  also unpack a CMSIS-NN source tarball (Include/, Source/) into
+#                                     .tools/cmsis-nn/ for `--kernels cmsis-nn`; TINYODL_CMSIS_NN_TARBALL does the
+#                                     same. tinyodl finds it there, or where --cmsis-nn DIR / TINYODL_CMSIS_NN say.
 #
 # Idempotent and quick when everything is there. As root it installs what is missing with
 # `apt-get install --no-install-recommends`; otherwise it prints the command to run and exits 2.
@@ -20,6 +23,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RENODE_DIR="${TINYODL_RENODE_DIR:-$ROOT/.tools/renode}"  # tinyodl looks in .tools/renode
+CMSIS_NN_DIR="${TINYODL_CMSIS_NN_DIR:-$ROOT/.tools/cmsis-nn}"  # tinyodl looks in .tools/cmsis-nn
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -198,8 +202,36 @@ setup_renode() {  # setup_renode TARBALL
     say "Renode: $("$RENODE_DIR/renode" --version 2>/dev/null | head -n 1 || echo 'installed, but --version failed')"
 }
 
+# --- CMSIS-NN from a tarball -----------------------------------------------------------------------
+# Unpacks a CMSIS-NN source tarball (the folder that holds Include/arm_nnfunctions.h and Source/) into
+# .tools/cmsis-nn/. Nothing is compiled here: the firmware builds compile it for each board. A stamp holds
+# the tarball's sha256: the same tarball is not unpacked twice; another one replaces the tree.
+setup_cmsis_nn() {  # setup_cmsis_nn TARBALL
+    local tarball="$1" sum stamp="$CMSIS_NN_DIR/.tarball-sha256" top tmp
+    [ -f "$tarball" ] || { say "--cmsis-nn: no such file: $tarball"; exit 2; }
+    sum="$(sha256sum "$tarball" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+        return 0
+    fi
+    say "unpacking CMSIS-NN from $(basename "$tarball") (sha256 ${sum:0:16}...) into $CMSIS_NN_DIR"
+    tmp="$(dirname "$CMSIS_NN_DIR")/.unpack-cmsis-nn.$$"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    tar -xf "$tarball" -C "$tmp"
+    top="$(find "$tmp" -maxdepth 4 -type f -path '*/Include/arm_nnfunctions.h' | sort | head -n 1)"
+    top="${top%/Include/arm_nnfunctions.h}"
+    if [ -z "$top" ] || [ ! -d "$top/Source" ]; then
+        rm -rf "$tmp"
+        say "--cmsis-nn: $tarball holds no CMSIS-NN tree (Include/arm_nnfunctions.h and Source/)"
+        exit 2
+    fi
+    rm -rf "$CMSIS_NN_DIR"
+    mv "$top" "$CMSIS_NN_DIR"
+    rm -rf "$tmp"
+    echo "$sum" > "$stamp"
+}
+
 main() {
-    local want_test=0 renode_tarball="${TINYODL_RENODE_TARBALL:-}"
+    local want_test=0 renode_tarball="${TINYODL_RENODE_TARBALL:-}" cmsis_nn_tarball="${TINYODL_CMSIS_NN_TARBALL:-}"
     while [ "$#" -gt 0 ]; do
         case "$1" in
             --test) want_test=1 ;;
@@ -207,7 +239,11 @@ main() {
                 [ "$#" -ge 2 ] || { say "--renode needs the path of a Renode tarball"; exit 2; }
                 renode_tarball="$2"; shift ;;
             --renode=*) renode_tarball="${1#--renode=}" ;;
-            -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+            --cmsis-nn)
+                [ "$#" -ge 2 ] || { say "--cmsis-nn needs the path of a CMSIS-NN tarball"; exit 2; }
+                cmsis_nn_tarball="$2"; shift ;;
+            --cmsis-nn=*) cmsis_nn_tarball="${1#--cmsis-nn=}" ;;
+            -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
             *) say "unknown option $1"; exit 2 ;;
         esac
         shift
@@ -216,11 +252,16 @@ main() {
         say "--renode: no such file: $renode_tarball"
         exit 2
     fi
+    if [ -n "$cmsis_nn_tarball" ] && [ ! -f "$cmsis_nn_tarball" ]; then
+        say "--cmsis-nn: no such file: $cmsis_nn_tarball"
+        exit 2
+    fi
     setup_toolchain
     setup_qemu
     [ "$want_test" = 1 ] && setup_test_tools
     setup_venv "$want_test"
     [ -n "$renode_tarball" ] && setup_renode "$(realpath -m "$renode_tarball")"
+    [ -n "$cmsis_nn_tarball" ] && setup_cmsis_nn "$(realpath -m "$cmsis_nn_tarball")"
     say "ready: $ROOT/.venv/bin/tinyodl"
 }
 
