@@ -23,6 +23,7 @@ from test_kernels_c import (
     KERNEL_SOURCES,
     compile_c,
     random_conv,
+    random_depthwise,
     random_fc,
     random_mean,
     random_pool,
@@ -31,7 +32,7 @@ from test_kernels_c import (
 
 from tinyodl.boards import load_board
 from tinyodl.codegen import variants
-from tinyodl.reference import Conv2DS8Params, FullyConnectedS8Params, KernelParams, run
+from tinyodl.reference import Conv2DS8Params, DepthwiseConv2DS8Params, FullyConnectedS8Params, KernelParams, run
 
 SEED = 20250612
 CASES = 200
@@ -81,7 +82,9 @@ def run_variant(lib: ctypes.CDLL, choice: variants.Choice, x: np.ndarray) -> np.
     return out
 
 
-def _dsp_ready(rng: np.random.Generator, params: Conv2DS8Params | FullyConnectedS8Params) -> Any:
+def _dsp_ready(
+    rng: np.random.Generator, params: Conv2DS8Params | FullyConnectedS8Params | DepthwiseConv2DS8Params
+) -> Any:
     """Right shifts only (the variant's precondition), some channels with a zero multiplier."""
     shift = np.minimum(params.shift, -1)
     multiplier = params.multiplier.copy()
@@ -139,6 +142,45 @@ def test_fully_connected_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
         choice = _chosen(params, "tl_fully_connected_s8_dsp")
         np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
     assert tails == {0, 1, 2, 3}
+
+
+def test_depthwise_conv2d_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
+    """Kernels 1-3 x 1-3, strides 1-2, dilation 1-2, SAME / VALID, depth multipliers 1-3, odd channel counts."""
+    rng = np.random.default_rng(SEED + 10)
+    seen = set()
+    for _ in range(CASES):
+        params, x = random_depthwise(rng, False)
+        assert isinstance(params, DepthwiseConv2DS8Params)
+        params = _dsp_ready(rng, params)
+        seen.add((params.depth_multiplier > 1, params.out_ch % 4 == 0, params.k_w == 3))
+        choice = _chosen(params, "tl_depthwise_conv2d_s8_dsp")
+        np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
+    assert len(seen) == 8  # one-load and gathered groups, the unrolled 3-wide rows and the general loop
+
+
+def test_depthwise_conv2d_s8_dsp_mobilenet_like(lib: ctypes.CDLL) -> None:
+    """DS-CNN / MobileNet-like layers: 3x3 (and 10x4) SAME and VALID, stride 1 and 2, many channels, extreme
+    zero points, so that most positions take the straight loop."""
+    rng = np.random.default_rng(SEED + 11)
+    for ch, k_h, k_w, stride, in_h, in_w, same in (
+        (64, 3, 3, 1, 25, 5, True), (32, 3, 3, 2, 12, 12, True), (24, 3, 3, 2, 11, 9, False),
+        (20, 10, 4, 2, 13, 7, True), (12, 3, 3, 1, 7, 7, False), (4, 5, 5, 1, 8, 9, True),
+    ):  # fmt: skip
+        out_h = -(-in_h // stride) if same else (in_h - k_h) // stride + 1
+        out_w = -(-in_w // stride) if same else (in_w - k_w) // stride + 1
+        pad_h = max((out_h - 1) * stride + k_h - in_h, 0) // 2 if same else 0
+        pad_w = max((out_w - 1) * stride + k_w - in_w, 0) // 2 if same else 0
+        params = DepthwiseConv2DS8Params(
+            batches=1, in_h=in_h, in_w=in_w, in_ch=ch, out_h=out_h, out_w=out_w, out_ch=ch, k_h=k_h, k_w=k_w,
+            stride_h=stride, stride_w=stride, dilation_h=1, dilation_w=1, pad_top=pad_h, pad_left=pad_w,
+            depth_multiplier=1, input_zero_point=int(rng.choice([-128, 127, 5])),
+            output_zero_point=int(rng.choice([-128, 127, -3])), act_min=int(rng.choice([-128, -20])), act_max=127,
+            multiplier=rng.integers(1 << 30, 1 << 31, ch), shift=rng.integers(-12, -5, ch),
+            weights=rng.integers(-128, 128, (1, k_h, k_w, ch)), bias=rng.integers(-50000, 50000, ch),
+        )  # fmt: skip
+        x = rng.integers(-128, 128, (1, in_h, in_w, ch), dtype=np.int8)
+        choice = _chosen(params, "tl_depthwise_conv2d_s8_dsp")
+        np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
 
 
 def test_max_pool2d_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
@@ -245,14 +287,14 @@ def test_choice_falls_back_to_the_reference_with_a_reason() -> None:
     assert variants.choose(ready, BOARD, optimise=False).function == "tl_conv2d_s8"
     f32, _ = random_conv(rng, True)
     assert variants.choose(f32, no_dsp).function == "tl_conv2d_f32"
-    depthwise = variants.choose(_depthwise(rng), BOARD)
-    assert depthwise.is_reference and depthwise.note == "no optimised variant for this op"
-
-
-def _depthwise(rng: np.random.Generator) -> KernelParams:
-    from test_kernels_c import random_depthwise
-
-    return random_depthwise(rng, False)[0]
+    depthwise, _ = random_depthwise(rng, False)
+    assert isinstance(depthwise, DepthwiseConv2DS8Params)
+    left = replace(depthwise, shift=np.maximum(depthwise.shift, 0))
+    note = variants.choose(left, BOARD).note
+    assert note.startswith("tl_depthwise_conv2d_s8_dsp: channel 0: requantization scale >= 0.5"), note
+    assert "has no DSP" in variants.choose(_dsp_ready(rng, depthwise), no_dsp).note
+    avg_pool, _ = random_pool(rng, False, is_max=False)
+    assert variants.choose(avg_pool, BOARD).note == "no optimised variant for this op"
 
 
 def test_packed_layouts_by_hand() -> None:

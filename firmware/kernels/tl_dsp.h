@@ -197,6 +197,26 @@ static inline int32_t tl_smlad(uint32_t a, uint32_t b, int32_t acc)
 #endif
 }
 
+/* One 16-bit product added to acc: the bottom halves of a and b (SMLABB), or the top halves (SMLATT),
+ * wrapping. Two int8 lanes of one SXTB16 result meet the matching weights of two channels. */
+static inline int32_t tl_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+#if TL_DSP_ASM
+    return __smlabb(a, b, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xFFFFu) * (int16_t)(b & 0xFFFFu)));
+#endif
+}
+
+static inline int32_t tl_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+#if TL_DSP_ASM
+    return __smlatt(a, b, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int16_t)(b >> 16)));
+#endif
+}
+
 /* Four int8 values packed little-endian into a word (each already in [-128, 127]). */
 static inline uint32_t tl_pack_s8x4(int32_t a, int32_t b, int32_t c, int32_t d)
 {
@@ -357,6 +377,29 @@ static inline const uint32_t *tl_dsp_dot_4x1(const int8_t *x, const uint32_t *w,
 /* ---- checks of the generated data (prepare time only) -------------------------------------------------- */
 
 /*
+ * One channel's requantization constants rq are tl_dsp_requantize's for (multiplier, shift), and it cannot
+ * overflow for any accumulator within +-acc_bound; a channel that is not live (multiplier 0, or padding)
+ * has {0, 1 + 2 zero_point, 1}, which gives zero_point.
+ */
+static inline int tl_dsp_requant_ok(int live, int32_t multiplier, int32_t shift, int32_t output_zero_point,
+                                    int64_t acc_bound, const int32_t *rq)
+{
+    if (!live) {
+        return rq[0] == 0 && rq[1] == 1 + 2 * output_zero_point && rq[2] == 1;
+    }
+    const int32_t r = -shift;
+    if (r < 1 || r > 31 || multiplier < (INT32_C(1) << 30)) {
+        return 0; /* the SMMULR identity needs 2m - 2^32 < 0 */
+    }
+    const int64_t round = ((int64_t)1 << (r - 1)) + (int64_t)output_zero_point * ((int64_t)1 << r);
+    const int64_t zp_abs = output_zero_point < 0 ? -(int64_t)output_zero_point : output_zero_point;
+    const int64_t worst =
+        ((acc_bound * multiplier) >> 31) + 2 + ((int64_t)1 << (r - 1)) + zp_abs * ((int64_t)1 << r);
+    return rq[0] == (int32_t)(uint32_t)(2u * (uint32_t)multiplier) && rq[1] == round && rq[2] == r &&
+           worst <= INT32_MAX;
+}
+
+/*
  * The generated data of a conv / fully-connected DSP variant is consistent with the params: groups of `m`
  * channels and `chunks` chunks of 4 k in the packed weights, zero wherever k >= `k`, the channel is past
  * `out` or its multiplier is 0; equal to `weights` [out][k] when those are given (the generator leaves them
@@ -391,26 +434,8 @@ static inline tl_status_t tl_dsp_check_packed(const int8_t *weights, int32_t out
             sum += v;
         }
         const int64_t folded = live ? (bias != NULL ? bias[c] : 0) - (int64_t)input_zero_point * sum : 0;
-        const int32_t *rq = requant + 3 * c;
-        if (packed_bias[c] != folded) {
-            return TL_STATUS_BAD_PACKED;
-        }
-        if (!live) {
-            if (rq[0] != 0 || rq[1] != 1 + 2 * output_zero_point || rq[2] != 1) {
-                return TL_STATUS_BAD_PACKED;
-            }
-            continue;
-        }
-        const int32_t r = -shift[c];
-        if (r < 1 || r > 31 || multiplier[c] < (INT32_C(1) << 30)) {
-            return TL_STATUS_BAD_PACKED; /* the SMMULR identity needs 2m - 2^32 < 0 */
-        }
-        const int64_t round = ((int64_t)1 << (r - 1)) + (int64_t)output_zero_point * ((int64_t)1 << r);
-        const int64_t zp_abs = output_zero_point < 0 ? -(int64_t)output_zero_point : output_zero_point;
-        const int64_t worst = ((acc_bound * multiplier[c]) >> 31) + 2 + ((int64_t)1 << (r - 1)) +
-                              zp_abs * ((int64_t)1 << r);
-        if (rq[0] != (int32_t)(uint32_t)(2u * (uint32_t)multiplier[c]) || rq[1] != round || rq[2] != r ||
-            worst > INT32_MAX) {
+        if (packed_bias[c] != folded || !tl_dsp_requant_ok(live, live ? multiplier[c] : 0, live ? shift[c] : 0,
+                                                           output_zero_point, acc_bound, requant + 3 * c)) {
             return TL_STATUS_BAD_PACKED;
         }
     }

@@ -98,6 +98,10 @@ typedef struct {
     const int32_t *shift;      /* [out_ch] */
     const int8_t *weights;     /* [1][k_h][k_w][out_ch] */
     const int32_t *bias;       /* [out_ch] or NULL */
+    /* tl_depthwise_conv2d_s8_dsp only; T = k_h * k_w taps, G = ceil(out_ch / 4) groups of 4 channels */
+    const int16_t *dsp_weights; /* [G][T][2][2]: per tap (w0,w2) then (w1,w3) of the group's 4 channels */
+    const int32_t *dsp_bias;    /* [4 G]: bias - input_zero_point * sum of the channel's weights */
+    const int32_t *dsp_requant; /* [4 G][3]: tl_dsp_requantize's constants */
 } tl_depthwise_conv2d_s8_params_t;
 
 typedef struct {
@@ -118,6 +122,8 @@ tl_status_t tl_depthwise_conv2d_s8_check(const tl_depthwise_conv2d_s8_params_t *
 tl_status_t tl_depthwise_conv2d_s8(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
 tl_status_t tl_depthwise_conv2d_f32_check(const tl_depthwise_conv2d_f32_params_t *p);
 tl_status_t tl_depthwise_conv2d_f32(const tl_depthwise_conv2d_f32_params_t *p, const float *in, float *out);
+tl_status_t tl_depthwise_conv2d_s8_dsp_check(const tl_depthwise_conv2d_s8_params_t *p);
+tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
 
 /* ---- FULLY_CONNECTED -------------------------------------------------------------------------------- */
 

@@ -69,17 +69,29 @@ def kernel_suffix(params: kp.KernelParams) -> str:
     return "s8" if params.dtype is DType.INT8 else "f32"
 
 
-def choose_kernel(params: kp.KernelParams, board: Board, optimise: bool = True) -> variants.Choice:
+def choose_kernel(
+    params: kp.KernelParams, board: Board, optimise: bool = True, backend: str = "tinyodl"
+) -> variants.Choice:
     """The kernel for these params on this board: the first optimised variant whose preconditions hold
-    (with its generated fields filled in), else the reference kernel. `optimise=False` keeps the reference."""
-    return variants.choose(params, board, optimise)
+    (with its generated fields filled in), else the reference kernel. `optimise=False` keeps the reference.
+    `backend="cmsis-nn"`: CMSIS-NN's kernel where it has one (variants.choose)."""
+    return variants.choose(params, board, optimise, backend)
 
 
 # Kernels that may write their output over an input (the planner decides whether it does): each reads
 # every input element of an output element before writing it, in increasing order, and an output element
 # lands on no input element a later output reads (element-wise; pooling with no padding before).
 IN_PLACE_KERNELS = frozenset(
-    {"tl_add_s8", "tl_add_f32", "tl_add_const_s8", "tl_add_const_f32", "tl_relu_s8", "tl_relu_f32"}
+    {
+        "tl_add_s8",
+        "tl_add_f32",
+        "tl_add_const_s8",
+        "tl_add_const_f32",
+        "tl_relu_s8",
+        "tl_relu_f32",
+        "tl_softmax_s8",
+        "tl_softmax_f32",
+    }
 )
 IN_PLACE_POOLS = frozenset({"tl_max_pool2d_s8", "tl_avg_pool2d_s8", "tl_max_pool2d_f32", "tl_avg_pool2d_f32"})
 
@@ -144,12 +156,19 @@ def _with_scratch(params: kp.KernelParams, offset: int) -> kp.KernelParams:
 
 
 def lower(
-    graph: Graph, board: Board, prefix: str | None = None, optimise: bool = True, fuse: bool = True
+    graph: Graph,
+    board: Board,
+    prefix: str | None = None,
+    optimise: bool = True,
+    fuse: bool = True,
+    backend: str = "tinyodl",
 ) -> LoweredModel:
-    """`fuse`: a convolution and the pooling that reads its output become one layer (passes.fuse)."""
+    """`fuse`: a convolution and the pooling that reads its output become one layer (passes.fuse).
+    `backend="cmsis-nn"`: the layers CMSIS-NN covers call it, and nothing is fused (CMSIS-NN has no fused
+    convolution + pooling)."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise LoweringError(f"{graph.name}: one input and one output are supported")
-    if fuse:
+    if fuse and backend != "cmsis-nn":
         graph = fuse_conv_pool(graph)
     names = NameTable(prefix or graph.name)
     chosen: dict[int, variants.Choice] = {}
@@ -166,7 +185,7 @@ def lower(
         if isinstance(params, kp.ConvPoolS8Params | kp.ConvPoolF32Params):
             chosen[index], scratch_bytes = _fused_choice(params, board, optimise)
         else:
-            chosen[index] = choose_kernel(params, board, optimise)
+            chosen[index] = choose_kernel(params, board, optimise, backend)
             scratch_bytes = chosen[index].scratch_bytes
         if scratch_bytes:
             scratch[index] = scratch_bytes

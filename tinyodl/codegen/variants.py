@@ -136,6 +136,41 @@ def fully_connected_s8_dsp(p: kp.FullyConnectedS8Params) -> kp.FullyConnectedS8P
     return replace(p, **fields)
 
 
+DEPTHWISE_S8_CHANNELS = 4  # channels per group of tl_depthwise_conv2d_s8_dsp (one 32-bit load of NHWC input)
+
+
+def pack_depthwise_s8_weights(weights: np.ndarray) -> np.ndarray:
+    """[taps, out] int8 -> int16 laid out as [out / 4][taps][2][2] (zero padded): per tap, the group's channels
+    (0, 2) then (1, 3), the pairs SXTB16 and SXTB16 ROR #8 make of 4 channels' input bytes."""
+    taps, out = weights.shape
+    groups = _ceil_div(out, DEPTHWISE_S8_CHANNELS)
+    padded = np.zeros((taps, groups * DEPTHWISE_S8_CHANNELS), np.int16)
+    padded[:, :out] = weights
+    blocks = padded.reshape(taps, groups, 2, 2)  # [t][g][channel >> 1][channel & 1]
+    return np.ascontiguousarray(blocks.transpose(1, 0, 3, 2)).reshape(-1)
+
+
+def depthwise_conv2d_s8_dsp(p: kp.DepthwiseConv2DS8Params) -> kp.DepthwiseConv2DS8Params | str:
+    taps = p.k_h * p.k_w
+    constants = s8_requant_constants(
+        p.multiplier, p.shift, p.output_zero_point, _acc_bound(taps, p.bias), DEPTHWISE_S8_CHANNELS
+    )
+    if isinstance(constants, str):
+        return constants
+    requant, zero = constants
+    weights = p.weights.reshape(taps, p.out_ch).astype(np.int64)
+    weights[:, zero[: p.out_ch]] = 0
+    bias = np.zeros(len(zero), np.int64)
+    bias[: p.out_ch] = (p.bias.astype(np.int64) if p.bias is not None else 0) - p.input_zero_point * weights.sum(0)
+    bias[: p.out_ch][zero[: p.out_ch]] = 0
+    return replace(
+        p,
+        dsp_weights=pack_depthwise_s8_weights(weights.astype(np.int8)),
+        dsp_bias=bias.astype(np.int32),
+        dsp_requant=requant,
+    )
+
+
 # ---- float32: channels side by side -----------------------------------------------------------------------
 
 
@@ -181,6 +216,7 @@ class Variant:
 VARIANTS: dict[type, tuple[Variant, ...]] = {
     kp.Conv2DS8Params: (Variant("tl_conv2d_s8_dsp", "dsp", conv2d_s8_dsp, ("weights",)),),
     kp.FullyConnectedS8Params: (Variant("tl_fully_connected_s8_dsp", "dsp", fully_connected_s8_dsp, ("weights",)),),
+    kp.DepthwiseConv2DS8Params: (Variant("tl_depthwise_conv2d_s8_dsp", "dsp", depthwise_conv2d_s8_dsp, ("weights",)),),
     kp.MaxPool2DS8Params: (Variant("tl_max_pool2d_s8_dsp", "dsp", max_pool2d_s8_dsp),),
     kp.MeanS8Params: (Variant("tl_mean_s8_dsp", "dsp", mean_s8_dsp),),
     kp.Conv2DF32Params: (Variant("tl_conv2d_f32_fpu", "fpu", conv2d_f32_fpu, ("weights",)),),
@@ -192,8 +228,18 @@ def _has(board: Board, feature: str) -> bool:
     return board.dsp if feature == "dsp" else board.fpu is not None
 
 
-def choose(params: kp.KernelParams, board: Board, optimise: bool = True) -> Choice:
-    """The first variant whose preconditions hold, else the reference kernel (with the reason)."""
+def choose(params: kp.KernelParams, board: Board, optimise: bool = True, backend: str = "tinyodl") -> Choice:
+    """The first variant whose preconditions hold, else the reference kernel (with the reason). With
+    `backend="cmsis-nn"` a layer CMSIS-NN covers calls it (codegen/cmsisnn.py); the others are chosen as here,
+    their note saying why they keep tinyodl's kernel."""
+    if backend == "cmsis-nn":
+        from . import cmsisnn
+
+        wrapped = cmsisnn.wrap(params, board)
+        if not isinstance(wrapped, str):
+            return Choice(wrapped.function, wrapped.params, wrapped.note)
+        ours = choose(params, board, optimise)
+        return replace(ours, note=f"not CMSIS-NN: {wrapped}; {ours.note}")
     reference = params.c_function
     if not optimise:
         return Choice(reference, params, "reference kernels requested")

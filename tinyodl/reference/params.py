@@ -260,6 +260,10 @@ class DepthwiseConv2DS8Params(_ConvGeometry):
     shift: np.ndarray  # int32 [out_ch]
     weights: np.ndarray  # int8 [1, k_h, k_w, out_ch]
     bias: np.ndarray | None  # int32 [out_ch]
+    # generated for the variant tl_depthwise_conv2d_s8_dsp (tinyodl.codegen.variants); the reference ignores them
+    dsp_weights: np.ndarray | None = None  # int16, 4 channels' weights per tap, expanded
+    dsp_bias: np.ndarray | None = None  # int32, bias with the input zero point folded in
+    dsp_requant: np.ndarray | None = None  # int32, requantization constants
 
     family: ClassVar[str] = "depthwise_conv2d"
 
@@ -279,6 +283,9 @@ class DepthwiseConv2DS8Params(_ConvGeometry):
         if self.bias is not None:
             object.__setattr__(self, "bias", _readonly(self.bias, np.int32, "bias", (self.out_ch,)))
         _accumulator_bound(self, self.k_h * self.k_w, self.bias)
+        _optional_array(self, "dsp_weights", np.int16)
+        _optional_array(self, "dsp_bias", np.int32)
+        _optional_array(self, "dsp_requant", np.int32)
 
     @classmethod
     def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> DepthwiseConv2DS8Params:

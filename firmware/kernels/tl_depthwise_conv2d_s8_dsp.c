@@ -1,0 +1,177 @@
+/*
+ * tl_depthwise_conv2d_s8_dsp.c - DEPTHWISE_CONV_2D, int8, for cores with the DSP extension. Bit-exact with
+ * tl_depthwise_conv2d_s8 for every shape (any kernel, stride, dilation, padding and depth multiplier).
+ *
+ * Channels are contiguous in NHWC, so the output channels go in groups of 4. With depth multiplier 1 the
+ * group's 4 input values of one tap are one 32-bit load; SXTB16 and SXTB16 ROR #8 make int16 pairs of
+ * channels (0, 2) and (1, 3) of them, and the generator stored each tap's weights as exactly those pairs,
+ * (w0, w2) then (w1, w3). SMLABB and SMLATT multiply the matching halves: 4 MACs from one LDR, two SXTB16,
+ * one LDRD of weights and four multiply-accumulates. The bias has the input zero point folded in
+ * (sum w (x - zp) = sum w x - zp sum w), so the loop multiplies raw activations; a tap in the padding is
+ * the zero point in all four lanes, whose products cancel the folded term exactly as the reference skips
+ * the tap. Requantization is the reference's arithmetic in five instructions per channel
+ * (tl_dsp_requantize), then one clamp and one store for the group.
+ *
+ * Output positions whose window lies inside the input take the straight loop (3-wide kernels unrolled);
+ * positions at the border, the last group when out_ch is not a multiple of 4, and depth multipliers above 1
+ * (lanes read input channel c / multiplier) gather the lanes byte by byte into the same word.
+ */
+#include "tl_dsp.h"
+#include "tl_kernel_util.h"
+
+#define GROUP 4
+
+static int32_t group_count(const tl_depthwise_conv2d_s8_params_t *p)
+{
+    return (p->out_ch + GROUP - 1) / GROUP;
+}
+
+/* The reference's checks (`weights` may be NULL: the variant reads dsp_weights) and the generated data's:
+ * the expanded weights equal `weights` when given and are zero for channels past out_ch or with a zero
+ * multiplier, the folded bias, and the requantization constants. */
+tl_status_t tl_depthwise_conv2d_s8_dsp_check(const tl_depthwise_conv2d_s8_params_t *p)
+{
+    if (p == NULL) {
+        return TL_STATUS_NULL_ARG;
+    }
+    if (p->dsp_weights == NULL || p->dsp_bias == NULL || p->dsp_requant == NULL ||
+        ((uintptr_t)p->dsp_weights & 3u) != 0) {
+        return TL_STATUS_BAD_PACKED;
+    }
+    tl_depthwise_conv2d_s8_params_t shape = *p;
+    shape.weights = (const int8_t *)(const void *)p->dsp_weights;
+    const tl_status_t status = tl_depthwise_conv2d_s8_check(&shape);
+    if (status != TL_STATUS_OK) {
+        return status;
+    }
+    const int32_t taps = p->k_h * p->k_w;
+    const int64_t acc_bound = tl_dsp_acc_bound(taps, p->bias, p->out_ch);
+    for (int32_t c = 0; c < GROUP * group_count(p); ++c) {
+        const int live = c < p->out_ch && p->multiplier[c] != 0;
+        const int32_t g = c / GROUP, odd = c & 1, high = (c >> 1) & 1;
+        int64_t sum = 0;
+        for (int32_t t = 0; t < taps; ++t) {
+            const int32_t v = p->dsp_weights[(((int64_t)g * taps + t) * 2 + odd) * 2 + high];
+            if ((!live && v != 0) || (live && p->weights != NULL && p->weights[t * p->out_ch + c] != v) ||
+                v < INT8_MIN || v > INT8_MAX) {
+                return TL_STATUS_BAD_PACKED;
+            }
+            sum += v;
+        }
+        const int64_t folded = live ? (p->bias != NULL ? p->bias[c] : 0) - (int64_t)p->input_zero_point * sum : 0;
+        if (p->dsp_bias[c] != folded || !tl_dsp_requant_ok(live, live ? p->multiplier[c] : 0,
+                                                           live ? p->shift[c] : 0, p->output_zero_point,
+                                                           acc_bound, p->dsp_requant + 3 * c)) {
+            return TL_STATUS_BAD_PACKED;
+        }
+    }
+    return TL_STATUS_OK;
+}
+
+/* One tap of a group: x holds the 4 channels' input bytes, w[0] = (w0, w2), w[1] = (w1, w3). */
+static inline void mac4(uint32_t x, const uint32_t *w, int32_t *acc)
+{
+    const uint32_t even = tl_sxtb16(x), odd = tl_sxtb16_ror8(x);
+    const uint32_t w_even = w[0], w_odd = w[1];
+    acc[0] = tl_smlabb(even, w_even, acc[0]);
+    acc[2] = tl_smlatt(even, w_even, acc[2]);
+    acc[1] = tl_smlabb(odd, w_odd, acc[1]);
+    acc[3] = tl_smlatt(odd, w_odd, acc[3]);
+}
+
+/* The first valid tap index and one past the last along an axis: taps k with 0 <= start + k * d < size. */
+static void valid_taps(int32_t start, int32_t size, int32_t k, int32_t d, int32_t *lo, int32_t *hi)
+{
+    int32_t first = start < 0 ? (-start + d - 1) / d : 0;
+    int32_t end = start >= size ? 0 : (size - start + d - 1) / d;
+    first = first < k ? first : k;
+    end = end < k ? end : k;
+    *lo = first;
+    *hi = end > first ? end : first;
+}
+
+tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out)
+{
+    if (p == NULL || in == NULL || out == NULL) {
+        return TL_STATUS_NULL_ARG;
+    }
+    const int32_t out_ch = p->out_ch, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
+    const int32_t groups = group_count(p);
+    const int32_t whole = p->depth_multiplier == 1 ? out_ch / GROUP : 0; /* groups read with one load */
+    const int32_t row = p->in_w * p->in_ch, dy = p->dilation_h * row, dx = p->dilation_w * p->in_ch;
+    const uint32_t zp4 = (uint32_t)(uint8_t)p->input_zero_point * 0x01010101u;
+    const uint32_t lo4 = (uint32_t)(uint8_t)p->act_min * 0x01010101u;
+    const uint32_t hi4 = (uint32_t)(uint8_t)p->act_max * 0x01010101u;
+    const uint32_t *const weights = (const uint32_t *)(const void *)p->dsp_weights;
+    int8_t *o = out;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *const batch = in + b * p->in_h * row;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            int32_t ky_lo, ky_hi;
+            valid_taps(iy0, p->in_h, k_h, p->dilation_h, &ky_lo, &ky_hi);
+            for (int32_t ox = 0; ox < p->out_w; ++ox, o += out_ch) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx_lo, kx_hi;
+                valid_taps(ix0, p->in_w, k_w, p->dilation_w, &kx_lo, &kx_hi);
+                const int inside = ky_lo == 0 && ky_hi == k_h && kx_lo == 0 && kx_hi == k_w;
+                const int32_t base = iy0 * row + ix0 * p->in_ch; /* of tap (0, 0); only valid taps are read */
+                for (int32_t g = 0; g < groups; ++g) {
+                    const int32_t c = GROUP * g;
+                    const int32_t *const bias = p->dsp_bias + c;
+                    int32_t acc[GROUP] = {bias[0], bias[1], bias[2], bias[3]};
+                    const uint32_t *w = weights + 2 * taps * g;
+                    if (inside && g < whole) {
+                        const int8_t *x = batch + base + c;
+                        if (k_w == 3) {
+                            for (int32_t ky = 0; ky < k_h; ++ky, x += dy, w += 6) {
+                                mac4(tl_ld32(x), w, acc);
+                                mac4(tl_ld32(x + dx), w + 2, acc);
+                                mac4(tl_ld32(x + 2 * dx), w + 4, acc);
+                            }
+                        } else {
+                            for (int32_t ky = 0; ky < k_h; ++ky, x += dy) {
+                                const int8_t *xx = x;
+                                for (int32_t kx = 0; kx < k_w; ++kx, xx += dx, w += 2) {
+                                    mac4(tl_ld32(xx), w, acc);
+                                }
+                            }
+                        }
+                    } else {
+                        /* each lane's input channel (lanes past out_ch meet zero weights: any valid byte) */
+                        int32_t lane[GROUP];
+                        for (int32_t i = 0; i < GROUP; ++i) {
+                            lane[i] = (c + i < out_ch ? c + i : out_ch - 1) / p->depth_multiplier;
+                        }
+                        for (int32_t ky = 0; ky < k_h; ++ky) {
+                            const int row_ok = ky >= ky_lo && ky < ky_hi;
+                            for (int32_t kx = 0; kx < k_w; ++kx, w += 2) {
+                                uint32_t x = zp4;
+                                if (row_ok && kx >= kx_lo && kx < kx_hi) {
+                                    const int8_t *const px = batch + (base + ky * dy + kx * dx);
+                                    x = g < whole ? tl_ld32(px + c)
+                                                  : tl_pack_s8x4(px[lane[0]], px[lane[1]], px[lane[2]], px[lane[3]]);
+                                }
+                                mac4(x, w, acc);
+                            }
+                        }
+                    }
+                    const int32_t *const rq = p->dsp_requant + 3 * c;
+                    const uint32_t v = tl_clamp_s8x4(tl_pack_s8x4(tl_ssat8(tl_dsp_requantize(acc[0], rq)),
+                                                                  tl_ssat8(tl_dsp_requantize(acc[1], rq + 3)),
+                                                                  tl_ssat8(tl_dsp_requantize(acc[2], rq + 6)),
+                                                                  tl_ssat8(tl_dsp_requantize(acc[3], rq + 9))),
+                                                     lo4, hi4);
+                    if (c + GROUP <= out_ch) {
+                        tl_st32(o + c, v);
+                    } else {
+                        for (int32_t i = 0; c + i < out_ch; ++i) {
+                            o[c + i] = (int8_t)(v >> (8 * i));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return TL_STATUS_OK;
+}
