@@ -227,6 +227,8 @@ setup_cmsis_nn() {  # setup_cmsis_nn TARBALL
     rm -rf "$CMSIS_NN_DIR"
     mv "$top" "$CMSIS_NN_DIR"
     rm -rf "$tmp"
+    # the version, from the tarball's or its top folder's name (CMSIS-NN-7.0.0), for `tinyodl doctor`
+    basename "$top" "$(basename "$tarball")" | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 > "$CMSIS_NN_DIR/.version" || true
     echo "$sum" > "$stamp"
 }
 

@@ -7,6 +7,7 @@ exit code 2, no traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.status import Status
 from rich.table import Table
 
-from . import __version__
+from . import __version__, cmsisnn
 from .boards import Board, board_names, load_board
 from .errors import TinyodlError, ToolMissingError
 
@@ -137,6 +138,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
             renode_sim.INSTALL_HINT,
             required=False,
         )
+    try:
+        tree = cmsisnn.find()
+        add("CMSIS-NN", tree is not None, tree.describe() if tree else "not found (optional: --kernels cmsis-nn, "
+            "its tests are skipped)", cmsisnn.HINT, required=False)  # fmt: skip
+    except cmsisnn.CmsisNNError as exc:
+        add("CMSIS-NN", False, str(exc), cmsisnn.HINT, required=False)
     py_ok, py_detail = renode_sim.pyrenode3_available()
     add("pyrenode3", py_ok, py_detail, "optional, for --sim pyrenode3: see docs/renode.md", required=False)
     stm32flash = _tool_version(["stm32flash", "-h"])
@@ -191,7 +198,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 limit=args.limit,
                 calibration=calibration,
                 prefix="elm" if args.elm else None,
-                optimise=args.kernels == "optimised",
+                optimise=args.kernels != "reference",
+                backend="cmsis-nn" if args.kernels == "cmsis-nn" else "tinyodl",
+                cmsis_nn=Path(args.cmsis_nn) if args.cmsis_nn else None,
             )
             return run_model(model, name, args.inputs, mopts, progress)
 
@@ -282,6 +291,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     if args.library and args.learner is not None:
         raise TinyodlError("--library writes the model alone; --learner needs a whole firmware project (drop one)")
+    if args.kernels == "cmsis-nn" and (args.library or args.learner is not None):
+        what = "--library" if args.library else "--learner"
+        raise TinyodlError(f"--kernels cmsis-nn generates a firmware project of the model; {what} is not supported")
     out = Path(args.output)
     check_output_dir(out)
     board = load_board(args.board)
@@ -303,11 +315,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         )
         return 0
     mopts = ModelOptions(features_at=args.features_at, whole=whole, calibration=calibration)
+    cmsis = cmsisnn.require(args.cmsis_nn) if args.kernels == "cmsis-nn" else None
     _, graph, _ = import_model(model, mopts)
     lowered, files = generate_files(
-        graph, board.name, args.prefix or ("elm" if args.elm else model.stem), args.kernels == "optimised"
+        graph,
+        board.name,
+        args.prefix or ("elm" if args.elm else model.stem),
+        args.kernels != "reference",
+        "cmsis-nn" if cmsis is not None else "tinyodl",
     )
-    project = _write_project(board, app_spec(files), out)
+    spec = app_spec(files, cmsis)
+    if cmsis is not None:  # the project builds CMSIS-NN into its own cmsis-nn/ folder
+        spec = dataclasses.replace(spec, cmsis_nn_build=Path("cmsis-nn"))
+    project = _write_project(board, spec, out)
     print(
         f"wrote {project.directory}: {lowered.prefix}.c/.h ({len(lowered.layers)} layers, arena "
         f"{lowered.plan.arena_bytes:,} B) with the runtime, kernels and a Makefile; build with: make -C {out}"
@@ -715,8 +735,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
     g.add_argument("--whole", action="store_true", help="generate the whole network, head included")
     g.add_argument("--prefix", help="C prefix of the generated names (default: the model file name)")
-    g.add_argument("--kernels", choices=("optimised", "reference"), default="optimised",
-                   help="optimised variants where they apply (default), or the reference kernels only")  # fmt: skip
+    g.add_argument("--kernels", choices=("optimised", "reference", "cmsis-nn"), default="optimised",
+                   help="optimised variants where they apply (default), the reference kernels only, or ARM's "
+                   "CMSIS-NN for the int8 layers it covers")  # fmt: skip
+    g.add_argument(
+        "--cmsis-nn",
+        metavar="DIR",
+        help="CMSIS-NN source tree for --kernels cmsis-nn (default: $TINYODL_CMSIS_NN, .tools/cmsis-nn)",
+    )
     g.add_argument("--learner", choices=("tinyrce",), help="add the on-device learner and its application")
     g.add_argument("--ram-budget", type=int, default=16 * 1024, help="--learner: its RAM in bytes (default 16384)")
     _add_elm_options(g)
@@ -735,8 +761,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--machine", help="force one of the board's QEMU machines (e.g. the mps2-an386 twin)")
     r.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per run in seconds")
     r.add_argument("--json", action="store_true", help="print the result contract as JSON")
-    r.add_argument("--kernels", choices=("optimised", "reference"), default="optimised",
-                   help="optimised variants where they apply (default), or the reference kernels only")  # fmt: skip
+    r.add_argument("--kernels", choices=("optimised", "reference", "cmsis-nn"), default="optimised",
+                   help="optimised variants where they apply (default), the reference kernels only, or ARM's "
+                   "CMSIS-NN for the int8 layers it covers")  # fmt: skip
+    r.add_argument(
+        "--cmsis-nn",
+        metavar="DIR",
+        help="CMSIS-NN source tree for --kernels cmsis-nn (default: $TINYODL_CMSIS_NN, .tools/cmsis-nn)",
+    )
     _add_elm_options(r)
     r.set_defaults(func=_cmd_run)
 

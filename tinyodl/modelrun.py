@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, crosscheck
+from . import __version__, cmsisnn, crosscheck
 from .apps.model import ModelDriver, app_spec
 from .apps.protocol import close_session, open_session
 from .boards import load_board
@@ -52,6 +52,12 @@ class ModelOptions:
     prefix: str | None = None
     calibration: Path | None = None  # Keras models: calibration inputs for int8 conversion
     optimise: bool = True  # optimised kernel variants where their preconditions hold; False: reference only
+    backend: str = "tinyodl"  # "cmsis-nn": the int8 layers CMSIS-NN covers call it (codegen/cmsisnn.py)
+    cmsis_nn: Path | None = None  # --cmsis-nn DIR; else TINYODL_CMSIS_NN, else .tools/cmsis-nn
+
+    @property
+    def kernels(self) -> str:
+        return "cmsis-nn" if self.backend == "cmsis-nn" else ("optimised" if self.optimise else "reference")
 
 
 def import_model(path: Path, opts: ModelOptions) -> tuple[Graph, Graph, Path]:
@@ -70,10 +76,10 @@ def import_model(path: Path, opts: ModelOptions) -> tuple[Graph, Graph, Path]:
 
 
 def generate_files(
-    graph: Graph, board_name: str, prefix: str | None = None, optimise: bool = True
+    graph: Graph, board_name: str, prefix: str | None = None, optimise: bool = True, backend: str = "tinyodl"
 ) -> tuple[LoweredModel, dict[str, str]]:
     board = load_board(board_name)
-    lowered = lower(graph, board, prefix, optimise)
+    lowered = lower(graph, board, prefix, optimise, backend=backend)
     return lowered, emit(lowered, board.name)
 
 
@@ -123,9 +129,10 @@ def model_inputs(graph: Graph, inputs_path: Path | None, limit: int, seed: int) 
 def model_app(graph: Graph, board_name: str, opts: ModelOptions, stem: str) -> tuple[LoweredModel, str, AppSpec]:
     """Lower and emit the model; the firmware application's name carries the generated files' hash, so a
     changed model gets its own build directory."""
-    lowered, files = generate_files(graph, board_name, opts.prefix or stem, opts.optimise)
+    cmsis = cmsisnn.require(opts.cmsis_nn) if opts.backend == "cmsis-nn" else None
+    lowered, files = generate_files(graph, board_name, opts.prefix or stem, opts.optimise, opts.backend)
     key = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:8]
-    return lowered, f"model-{lowered.prefix}-{key}", app_spec(files)
+    return lowered, f"model-{lowered.prefix}-{key}", app_spec(files, cmsis)
 
 
 def robot_files(
@@ -153,6 +160,7 @@ def run_model(
     model_path: Path, board_name: str, inputs_path: Path | None, opts: ModelOptions, progress: Progress = quiet
 ) -> dict[str, Any]:
     model_path = Path(model_path)
+    cmsis = cmsisnn.require(opts.cmsis_nn) if opts.backend == "cmsis-nn" else None  # before anything is built
     full, graph, tflite_path = import_model(model_path, opts)
     xs = model_inputs(graph, inputs_path, opts.limit, opts.run.seed)  # bad inputs fail before anything is built
     t_gen = time.monotonic()
@@ -165,7 +173,9 @@ def run_model(
     oracles = _oracles(tflite_path)
     result = _execute(prep, lowered, full, graph, xs, refs, oracles, model_path, run_opts, progress)
     result["generate_seconds"] = round(generate_s, 3)
-    result["kernels"] = "optimised" if opts.optimise else "reference"
+    result["kernels"] = opts.kernels
+    if cmsis is not None:
+        result["cmsis_nn"] = {"path": str(cmsis.path), "version": cmsis.version, "found_by": cmsis.found_by}
     return result
 
 
@@ -418,7 +428,7 @@ def _execute(
 
 def _in_channels(params: Any) -> int | None:
     """A layer's input channels (features); a fused layer's are its convolution's."""
-    inner = getattr(params, "conv", params)
+    inner = getattr(params, "conv", getattr(params, "base", params))
     value = getattr(inner, "in_ch", getattr(inner, "in_features", None))
     return None if value is None else int(value)
 

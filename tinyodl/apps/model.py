@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from ..cmsisnn import CmsisNN
 from ..errors import RunError
 from ..toolchain.project import AppSpec
 from .protocol import MEASURE_ATTEMPTS, Channel, expect
@@ -18,8 +19,11 @@ MSG_DATA = 0x35
 CHUNK = 1020
 
 
-def app_spec(files: dict[str, str]) -> AppSpec:
-    return AppSpec(name="model", generated=files, libraries=("kernels",))
+def app_spec(files: dict[str, str], cmsis_nn: CmsisNN | None = None) -> AppSpec:
+    """The model application; with `cmsis_nn`, also the CMSIS-NN adapters and ARM's library from that tree."""
+    if cmsis_nn is None:
+        return AppSpec(name="model", generated=files, libraries=("kernels",))
+    return AppSpec(name="model", generated=files, libraries=("kernels", "cmsisnn"), cmsis_nn=cmsis_nn)
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,7 @@ def emit(m: LoweredModel, board_name: str, library: bool = False) -> dict[str, s
         "library": library,
         "ios": [_tensor_view(m, m.input, "input"), _tensor_view(m, m.output, "output")],
         "rebound": {v.ident for v in views if any(f.kind == "arena" for f in v.fields)},
+        "cmsis_nn": any(v.function.startswith("tl_cmsisnn_") for v in views),  # CMSIS-NN adapters' header
     }
     env = _env()
     files = {

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .. import __version__
 from ..boards import Board, Target
+from ..cmsisnn import CmsisNN
 from ..errors import BuildError, ToolMissingError
 from ..resources import data_dir
 
@@ -35,6 +36,8 @@ class AppSpec:
     needs_dsp: tuple[str, ...] = ()  # sources compiled only on cores with the DSP extension
     generated: dict[str, str] = field(default_factory=dict)  # extra files written into gen/
     libraries: tuple[str, ...] = ()  # firmware/<dir>/ sources compiled in (e.g. "kernels")
+    cmsis_nn: CmsisNN | None = None  # ARM's CMSIS-NN tree: its Source/ built into a library and linked
+    cmsis_nn_build: Path | None = None  # where that library is built; None: shared per board (cmsis_nn_build_dir)
 
 
 @dataclass(frozen=True)
@@ -146,12 +149,29 @@ def write_project(board: Board, target: Target, app: AppSpec, directory: Path, m
         "banner_make": f"# {banner_text}",
         "sources": ["gen/tl_board.c", *sources],
         "include_dirs": ["link", "app", *app.libraries],
+        "cmsis_nn": _cmsis_nn_context(board, app),
     }
     _write_if_changed(directory / "gen" / "tl_board.h", env.get_template("tl_board.h.j2").render(context))
     _write_if_changed(directory / "gen" / "tl_board.c", env.get_template("tl_board.c.j2").render(context))
     _write_if_changed(directory / "link.ld", env.get_template("link.ld.j2").render(context))
     _write_if_changed(directory / "Makefile", env.get_template("Makefile.j2").render(context))
     return Project(directory=directory, board=board, target=target, app=app.name, machine=machine)
+
+
+def cmsis_nn_build_dir(board: Board, cmsis: CmsisNN) -> Path:
+    """CMSIS-NN compiled once per board (its compiler flags) and CMSIS-NN tree, shared by every model built."""
+    key = hashlib.sha256(f"{' '.join(board.cflags)}|{cmsis.key}".encode()).hexdigest()[:10]
+    return default_build_root() / f"cmsis-nn-{board.name}-{key}"
+
+
+def _cmsis_nn_context(board: Board, app: AppSpec) -> dict[str, str] | None:
+    if app.cmsis_nn is None:
+        return None
+    build = app.cmsis_nn_build if app.cmsis_nn_build is not None else cmsis_nn_build_dir(board, app.cmsis_nn)
+    for what, path in (("CMSIS-NN tree", app.cmsis_nn.path), ("CMSIS-NN build folder", build)):
+        if any(c.isspace() for c in str(path)):
+            raise BuildError(f"the {what} {path} has a space in its path, which make cannot handle")
+    return {"path": str(app.cmsis_nn.path), "build": str(build), "version": app.cmsis_nn.version or "unknown"}
 
 
 def require_tool(name: str, install: str) -> str:
