@@ -79,6 +79,50 @@ static inline void mac4(uint32_t x, const uint32_t *w, int32_t *acc)
     acc[3] = tl_smlatt(odd, w_odd, acc[3]);
 }
 
+/* A tap in the padding: zp2 = the input zero point in both halves. */
+static inline void mac4_zero_point(uint32_t zp2, const uint32_t *w, int32_t *acc)
+{
+    const uint32_t w_even = w[0], w_odd = w[1];
+    acc[0] = tl_smlabb(zp2, w_even, acc[0]);
+    acc[2] = tl_smlatt(zp2, w_even, acc[2]);
+    acc[1] = tl_smlabb(zp2, w_odd, acc[1]);
+    acc[3] = tl_smlatt(zp2, w_odd, acc[3]);
+}
+
+/* One kernel row of 3 taps inside the input: x at the first tap, dx bytes between taps; w advances by 6. */
+static inline const uint32_t *row3(const int8_t *x, int32_t dx, const uint32_t *w, int32_t *acc)
+{
+#if TL_DSP_ASM
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t v, e, we, wo;
+#define TL_DW_TAP(ADDR)                                                                                      \
+    "ldr %[v], " ADDR "\n\t"                                                                                \
+    "ldrd %[we], %[wo], [%[w]], #8\n\t"                                                                     \
+    "sxtb16 %[e], %[v]\n\t"                                                                                 \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                                         \
+    "smlabb %[a0], %[e], %[we], %[a0]\n\t"                                                                  \
+    "smlatt %[a2], %[e], %[we], %[a2]\n\t"                                                                  \
+    "smlabb %[a1], %[v], %[wo], %[a1]\n\t"                                                                  \
+    "smlatt %[a3], %[v], %[wo], %[a3]\n\t"
+    __asm__(TL_DW_TAP("[%[x]]") TL_DW_TAP("[%[x], %[dx]]") TL_DW_TAP("[%[x], %[dx2]]")
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [v] "=&r"(v), [e] "=&r"(e),
+              [we] "=&r"(we), [wo] "=&r"(wo)
+            : [x] "r"(x), [dx] "r"(dx), [dx2] "r"(2 * dx), "m"(*(const uint32_t(*)[6])w)
+            : "memory");
+#undef TL_DW_TAP
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    return w;
+#else
+    mac4(tl_ld32(x), w, acc);
+    mac4(tl_ld32(x + dx), w + 2, acc);
+    mac4(tl_ld32(x + 2 * dx), w + 4, acc);
+    return w + 6;
+#endif
+}
+
 /* The first valid tap index and one past the last along an axis: taps k with 0 <= start + k * d < size. */
 static void valid_taps(int32_t start, int32_t size, int32_t k, int32_t d, int32_t *lo, int32_t *hi)
 {
@@ -100,6 +144,7 @@ tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p,
     const int32_t whole = p->depth_multiplier == 1 ? out_ch / GROUP : 0; /* groups read with one load */
     const int32_t row = p->in_w * p->in_ch, dy = p->dilation_h * row, dx = p->dilation_w * p->in_ch;
     const uint32_t zp4 = (uint32_t)(uint8_t)p->input_zero_point * 0x01010101u;
+    const uint32_t zp2 = tl_sxtb16(zp4);
     const uint32_t lo4 = (uint32_t)(uint8_t)p->act_min * 0x01010101u;
     const uint32_t hi4 = (uint32_t)(uint8_t)p->act_max * 0x01010101u;
     const uint32_t *const weights = (const uint32_t *)(const void *)p->dsp_weights;
@@ -124,10 +169,8 @@ tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p,
                     if (inside && g < whole) {
                         const int8_t *x = batch + base + c;
                         if (k_w == 3) {
-                            for (int32_t ky = 0; ky < k_h; ++ky, x += dy, w += 6) {
-                                mac4(tl_ld32(x), w, acc);
-                                mac4(tl_ld32(x + dx), w + 2, acc);
-                                mac4(tl_ld32(x + 2 * dx), w + 4, acc);
+                            for (int32_t ky = 0; ky < k_h; ++ky, x += dy) {
+                                w = row3(x, dx, w, acc);
                             }
                         } else {
                             for (int32_t ky = 0; ky < k_h; ++ky, x += dy) {
@@ -135,6 +178,23 @@ tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p,
                                 for (int32_t kx = 0; kx < k_w; ++kx, xx += dx, w += 2) {
                                     mac4(tl_ld32(xx), w, acc);
                                 }
+                            }
+                        }
+                    } else if (g < whole) {
+                        /* at the border: taps in the padding are the zero point in every lane */
+                        for (int32_t ky = 0; ky < k_h; ++ky) {
+                            const int row_in = ky >= ky_lo && ky < ky_hi;
+                            const int32_t lo = row_in ? kx_lo : k_w, hi = row_in ? kx_hi : k_w;
+                            int32_t kx = 0;
+                            for (; kx < lo; ++kx, w += 2) {
+                                mac4_zero_point(zp2, w, acc);
+                            }
+                            const int8_t *x = batch + (base + ky * dy + kx * dx + c);
+                            for (; kx < hi; ++kx, w += 2, x += dx) {
+                                mac4(tl_ld32(x), w, acc);
+                            }
+                            for (; kx < k_w; ++kx, w += 2) {
+                                mac4_zero_point(zp2, w, acc);
                             }
                         }
                     } else {
@@ -149,19 +209,18 @@ tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p,
                                 uint32_t x = zp4;
                                 if (row_ok && kx >= kx_lo && kx < kx_hi) {
                                     const int8_t *const px = batch + (base + ky * dy + kx * dx);
-                                    x = g < whole ? tl_ld32(px + c)
-                                                  : tl_pack_s8x4(px[lane[0]], px[lane[1]], px[lane[2]], px[lane[3]]);
+                                    x = tl_pack_s8x4(px[lane[0]], px[lane[1]], px[lane[2]], px[lane[3]]);
                                 }
                                 mac4(x, w, acc);
                             }
                         }
                     }
                     const int32_t *const rq = p->dsp_requant + 3 * c;
-                    const uint32_t v = tl_clamp_s8x4(tl_pack_s8x4(tl_ssat8(tl_dsp_requantize(acc[0], rq)),
-                                                                  tl_ssat8(tl_dsp_requantize(acc[1], rq + 3)),
-                                                                  tl_ssat8(tl_dsp_requantize(acc[2], rq + 6)),
-                                                                  tl_ssat8(tl_dsp_requantize(acc[3], rq + 9))),
-                                                     lo4, hi4);
+                    const uint32_t three = tl_pack_s8x3(tl_ssat8(tl_dsp_requantize(acc[0], rq)),
+                                                        tl_ssat8(tl_dsp_requantize(acc[1], rq + 3)),
+                                                        tl_ssat8(tl_dsp_requantize(acc[2], rq + 6)));
+                    const uint32_t fourth = (uint32_t)tl_ssat8(tl_dsp_requantize(acc[3], rq + 9)) << 24;
+                    const uint32_t v = tl_clamp_s8x4((three & 0xFFFFFFu) | fourth, lo4, hi4);
                     if (c + GROUP <= out_ch) {
                         tl_st32(o + c, v);
                     } else {
