@@ -45,10 +45,25 @@ def conv2d_edges() -> Any:
         tf.keras.Input((9, 8, 3), batch_size=1),
         layers.Conv2D(5, 3, strides=2, padding="same"),  # 2-D fields gathered, padding on two sides
         layers.Conv2D(9, (2, 3), padding="valid", activation="relu"),
-        layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),  # the reference kernel (no variant)
+        layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),  # gathered lanes: multiplier 2
         layers.MaxPooling2D(2),
         layers.Flatten(),
         layers.Dense(13, activation="relu6"),  # 36 inputs, 13 outputs: a partial block of 4
+    ])  # fmt: skip
+
+
+def depthwise_edges() -> Any:
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    return tf.keras.Sequential([
+        tf.keras.Input((11, 9, 6), batch_size=1),
+        layers.DepthwiseConv2D(3, padding="same", activation="relu"),  # 6 channels: a group of 4 and one of 2
+        layers.Conv2D(20, 1),
+        layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),  # 20: one-load groups
+        layers.DepthwiseConv2D((2, 4), padding="valid"),  # not 3 wide: the general row loop
+        layers.DepthwiseConv2D(1, depth_multiplier=3),  # 1x1, multiplier 3: 60 channels
+        layers.GlobalAveragePooling2D(),
     ])  # fmt: skip
 
 
@@ -56,6 +71,7 @@ def conv2d_edges() -> Any:
 MODELS: dict[str, tuple[Any, tuple[int, ...], tuple[float, float]]] = {
     "conv1d_edges": (conv1d_edges, (23, 7), (0.0, 1.0)),  # inputs >= 0: input zero point -128
     "conv2d_edges": (conv2d_edges, (9, 8, 3), (-1.0, 0.0)),  # inputs <= 0: input zero point 127
+    "depthwise_edges": (depthwise_edges, (11, 9, 6), (-1.0, 0.5)),
 }
 
 
@@ -99,9 +115,16 @@ def test_int8_variants_bit_exact(tmp_path_factory: pytest.TempPathFactory, key: 
         fc = next(layer for layer in result["layers"] if layer["kind"] == "FULLY_CONNECTED")
         assert fc["kernel"] == "tl_fully_connected_s8_dsp", fc["kernel_note"]
     if key == "conv2d_edges":
-        assert "tl_depthwise_conv2d_s8" in kernels  # no variant: the reference, and the note says so
-        note = next(layer["kernel_note"] for layer in result["layers"] if layer["kind"] == "DEPTHWISE_CONV_2D")
-        assert note == "no optimised variant for this op"
+        assert "tl_depthwise_conv2d_s8_dsp" in kernels
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_int8_depthwise_variant_bit_exact(tmp_path_factory: pytest.TempPathFactory, board: str) -> None:
+    """Every DEPTHWISE_CONV_2D of a small model on tl_depthwise_conv2d_s8_dsp, equal to numpy and TFLite."""
+    result = _run(tmp_path_factory, "depthwise_edges", True, board)
+    depthwise = [layer for layer in result["layers"] if layer["kind"] == "DEPTHWISE_CONV_2D"]
+    assert len(depthwise) == 4
+    assert all(layer["kernel"] == "tl_depthwise_conv2d_s8_dsp" for layer in depthwise), depthwise
 
 
 @pytest.mark.parametrize("board", BOARDS)
