@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tinyodl import cmsisnn
 from tinyodl.sim import renode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +27,10 @@ needs_renode = pytest.mark.skipif(
 )
 _ROBOT = renode.renode_test()
 needs_renode_test = pytest.mark.skipif(not _ROBOT.ready, reason=_ROBOT.reason)
+
+# CMSIS-NN's sources: --cmsis-nn DIR, $TINYODL_CMSIS_NN or the checkout's .tools/cmsis-nn (setup.sh --cmsis-nn)
+_CMSIS_NN_MISSING = cmsisnn.missing_reason()
+needs_cmsis_nn = pytest.mark.skipif(_CMSIS_NN_MISSING is not None, reason=_CMSIS_NN_MISSING or "")
 
 
 def run_robot(suite: str, tmp_path: Path, variables: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -684,6 +684,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import BenchOptions, run_bench
     from .bench.report import print_bench
 
+    args.board_given = args.board is not None
+    if args.models or args.kernels == "cmsis-nn":
+        return _bench_models(args)
+    args.board = args.board or "nucleo-l476rg,nucleo-h743zi"
     boards = board_names() if args.board == "all" else [b.strip() for b in args.board.split(",") if b.strip()]
     for name in boards:
         load_board(name)
@@ -698,6 +702,35 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             result = run_bench(opts, status.update)
         print_bench(result, out_console)
     return 0 if result["all_outputs_match"] else 1
+
+
+def _bench_models(args: argparse.Namespace) -> int:
+    """bench --models DIR (or --kernels cmsis-nn): tinyodl's optimised kernels beside CMSIS-NN, per model."""
+    from .bench.models import ModelsBenchOptions, run_models_bench
+    from .bench.report import print_models_bench
+
+    board_arg = args.board if args.board_given else "nucleo-l476rg"
+    boards = board_names() if board_arg == "all" else [b.strip() for b in board_arg.split(",") if b.strip()]
+    for name in boards:
+        load_board(name)
+    files: tuple[Path, ...] = ()
+    if not args.models:  # the HAR extractor: the given int8 model, else the one built with seeded weights
+        from .bench import har_models
+        from .toolchain.project import default_build_root
+
+        given = Path(args.int8) if args.int8 else None
+        files = (given or har_models(args.seed, ("int8",), default_build_root().parent / "bench")["int8"],)
+    opts = ModelsBenchOptions(directory=Path(args.models) if args.models else None, files=files, boards=tuple(boards),
+                              whole=args.whole or (not args.models and not args.int8), limit=args.limit,
+                              sim=args.sim, cmsis_nn=Path(args.cmsis_nn) if args.cmsis_nn else None)  # fmt: skip
+    if args.json:
+        result = run_models_bench(opts)
+        print(json.dumps(result, indent=2))
+    else:
+        with err_console.status("benchmark: starting") as status:
+            result = run_models_bench(opts, status.update)
+        print_models_bench(result, out_console, layers=args.layers)
+    return 0 if result["all_passed"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -773,7 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_run)
 
     k = sub.add_parser("bench", help="benchmark the HAR extractor: reference and optimised kernels, both boards")
-    k.add_argument("--board", default="nucleo-l476rg,nucleo-h743zi", help="boards (comma-separated or 'all')")
+    k.add_argument("--board", help="boards (comma-separated or 'all'; default: both, for --models nucleo-l476rg)")
     k.add_argument("--dtype", default="int8,f32", help="int8, f32 or both (default)")
     k.add_argument("--int8", help="an int8 .tflite of the HAR architecture (e.g. examples/har/out/har_int8.tflite); "
                    "default: built with seeded random weights")  # fmt: skip
@@ -782,6 +815,17 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--limit", type=int, default=1, help="inputs per run (default 1)")
     k.add_argument("--sim", default="qemu", choices=("qemu", "renode"), help="simulator: qemu (default) or renode")
     k.add_argument("--json", action="store_true", help="print every figure as JSON")
+    k.add_argument("--models", metavar="DIR",
+                   help="every .tflite of DIR, tinyodl's optimised kernels beside CMSIS-NN's (default board: "
+                   "nucleo-l476rg)")  # fmt: skip
+    k.add_argument("--kernels", choices=("reference", "cmsis-nn"), default="reference",
+                   help="what the optimised kernels are measured against: the reference kernels (default) or "
+                   "CMSIS-NN (the HAR extractor, or --models)")  # fmt: skip
+    k.add_argument(
+        "--cmsis-nn", metavar="DIR", help="CMSIS-NN source tree (default: $TINYODL_CMSIS_NN, .tools/cmsis-nn)"
+    )
+    k.add_argument("--whole", action="store_true", help="--models: the whole networks (default: feature extractors)")
+    k.add_argument("--layers", action="store_true", help="--models: print the per-layer tables too")
     k.set_defaults(func=_cmd_bench)
 
     ln = sub.add_parser("learn", help="learn on the device: TinyRCE on a model's features, over a real labelled "

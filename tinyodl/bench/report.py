@@ -90,3 +90,68 @@ def print_bench(result: dict[str, Any], console: Console) -> None:
         f"model {result['model']['architecture']} on {tuple(result['model']['input'])} windows (weights {weights}); "
         f"instructions exact ({SIM_NAMES.get(result['simulator'], result['simulator'])}); {result['estimate_model']}"
     )
+
+
+# ---- bench --models: tinyodl's optimised kernels beside CMSIS-NN ---------------------------------------------
+
+
+def _yes(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "[red]NO[/]")
+
+
+def _checks(run: dict[str, Any]) -> str:
+    """ "ok" when the outputs equal the numpy reference and tflite-micro (when it was checked)."""
+    ok = run["outputs_match"] and run["matches_tflite_micro"] is not False
+    return "ok" if ok else "[red]DIFFER[/]"
+
+
+def _x(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}"
+
+
+def models_table(result: dict[str, Any], board: str) -> Table:
+    runs = [r for r in result["results"] if r["board"] == board]
+    mhz = runs[0]["clock_hz"] // 1_000_000 if runs else 0
+    core = runs[0]["core"] if runs else ""
+    table = Table(title=f"ours (optimised) / CMSIS-NN {result['cmsis_nn']['version'] or ''} on {board} "
+                  f"({core} @ {mhz} MHz, {SIM_NAMES.get(result['simulator'], result['simulator'])})")  # fmt: skip
+    for col in ("model", "MACC", "instructions", "ratio", "instr/MAC", "flash B", "ratio ", "arena B", "outputs"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in runs:
+        a, b = r["optimised"], r["cmsis_nn"]
+        table.add_row(r["name"], f"{r['macc']:,}", f"{a['instructions']:,} / {b['instructions']:,}",
+                      _x(r["instructions_ratio"]),
+                      f"{_ipm(a['instructions_per_mac'])} / {_ipm(b['instructions_per_mac'])}",
+                      f"{a['flash_bytes']:,} / {b['flash_bytes']:,}", _x(r["flash_ratio"]),
+                      f"{a['arena_bytes']:,} / {b['arena_bytes']:,}", f"{_checks(a)} / {_checks(b)}")  # fmt: skip
+    return table
+
+
+def model_layers_table(r: dict[str, Any]) -> Table:
+    table = Table(title=f"{r['name']} on {r['board']}: per layer, ours / CMSIS-NN")
+    for col in ("layer", "MACC", "ours", "instr", "CMSIS-NN (or ours, why)", "instr ", "ratio"):
+        table.add_column(col, justify="left" if col in ("layer", "ours", "CMSIS-NN (or ours, why)") else "right")
+    for layer in r["layers"]:
+        a, b = layer["optimised"], layer["cmsis_nn"]
+        peer = "-" if b["instructions"] is None else f"{b['instructions']:,}"
+        if b["kernel"].startswith("tl_cmsisnn_"):
+            what = b["kernel_note"].removeprefix("CMSIS-NN ")
+        else:
+            what = f"{_short(b['kernel'])} ({b['kernel_note'].split(';')[0].removeprefix('not CMSIS-NN: ')})"
+        table.add_row(layer["name"], f"{layer['macc']:,}", _short(a["kernel"]), f"{a['instructions']:,}", what, peer,
+                      _x(layer["ratio"]))  # fmt: skip
+    return table
+
+
+def print_models_bench(result: dict[str, Any], console: Console, layers: bool = False) -> None:
+    boards = list(dict.fromkeys(r["board"] for r in result["results"]))
+    if layers:
+        for r in result["results"]:
+            console.print(model_layers_table(r))
+    for board in boards:
+        console.print(models_table(result, board))
+    c = result["cmsis_nn"]
+    console.print(
+        f"{result['part']}; ratio = {result['ratio']}; outputs ok: equal to the numpy reference and tflite-micro; "
+        f"instructions {result['instructions_scope']}; CMSIS-NN {c['version']} from {c['found_by']}"
+    )
