@@ -269,6 +269,38 @@ def test_dsp_checks_refuse_inconsistent_generated_data(lib: ctypes.CDLL) -> None
     assert _check(lib, f32_choice, _struct(replace(f32_choice, params=replace(f32, fpu_weights=None)), keep)) == 5
 
 
+def test_depthwise_dsp_check_refuses_inconsistent_generated_data(lib: ctypes.CDLL) -> None:
+    rng = np.random.default_rng(SEED + 12)
+    params, _ = random_depthwise(rng, False)
+    assert isinstance(params, DepthwiseConv2DS8Params)
+    choice = _chosen(_dsp_ready(rng, params), "tl_depthwise_conv2d_s8_dsp")
+    p = choice.params
+    assert isinstance(p, DepthwiseConv2DS8Params) and p.dsp_weights is not None and p.dsp_bias is not None
+
+    def status(firmware: bool = True, **changes: Any) -> int:
+        keep: list[Any] = []
+        return _check(lib, choice, _struct(replace(choice, params=replace(p, **changes)), keep, firmware))
+
+    assert status() == 0 and status(firmware=False) == 0
+    w = p.dsp_weights.copy()
+    w[np.flatnonzero(w)[0]] ^= 1
+    assert status(dsp_weights=w) == BAD_PACKED
+    assert status(dsp_bias=p.dsp_bias + 1) == BAD_PACKED
+    assert status(dsp_weights=None) == BAD_PACKED
+    weights = p.weights.copy()
+    weights.reshape(-1)[np.flatnonzero(p.multiplier)[0]] ^= 1
+    assert status(firmware=False, weights=weights) == BAD_PACKED
+
+
+def test_depthwise_layout_by_hand() -> None:
+    """Taps x 6 channels -> groups of 4: per tap (c0, c2) then (c1, c3); channels past 6 are zero."""
+    w = np.arange(1, 13, dtype=np.int8).reshape(2, 6)  # [tap][channel]
+    packed = variants.pack_depthwise_s8_weights(w).reshape(2, 2, 2, 2)  # [group][tap][odd][half]
+    np.testing.assert_array_equal(packed[0, 0], [[1, 3], [2, 4]])
+    np.testing.assert_array_equal(packed[0, 1], [[7, 9], [8, 10]])
+    np.testing.assert_array_equal(packed[1, 1], [[11, 0], [12, 0]])
+
+
 # ---- the choice and the generated layouts ----------------------------------------------------------------------
 
 
