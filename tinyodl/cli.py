@@ -325,8 +325,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "cmsis-nn" if cmsis is not None else "tinyodl",
     )
     spec = app_spec(files, cmsis)
-    if cmsis is not None:  # the project builds CMSIS-NN into its own cmsis-nn/ folder
-        spec = dataclasses.replace(spec, cmsis_nn_build=Path("cmsis-nn"))
+    if cmsis is not None:  # the project builds CMSIS-NN into its own cmsis-nn-build/ folder
+        spec = dataclasses.replace(spec, cmsis_nn_build=Path("cmsis-nn-build"))
     project = _write_project(board, spec, out)
     print(
         f"wrote {project.directory}: {lowered.prefix}.c/.h ({len(lowered.layers)} layers, arena "
