@@ -377,3 +377,23 @@ def test_generated_sources_name_the_variant(tmp_path: Path) -> None:
     assert optimised.plan.arena_bytes == reference.plan.arena_bytes + 5 * 24 == optimised.activation_bytes + 120
     text = emit(optimised, BOARD.name)["g.c"]
     assert "tl_conv2d_s8_dsp_check(&g_c)" in text and ".scratch = (int16_t *)(void *)(g_arena + " in text
+
+
+def test_conv2d_s8_dsp_adds_the_zero_point_after_where_folding_overflows(lib: ctypes.CDLL) -> None:
+    """A small requantization scale (a right shift of 24 and more, as MobileNet's pointwise layers have) times
+    the output zero point overflows the folded rounding constant: the variant still serves the layer, with
+    the zero point added after (dsp_zero_point), bit-exact; a layer that folds keeps dsp_zero_point 0."""
+    rng = np.random.default_rng(SEED + 9)
+    after = 0
+    for _ in range(60):
+        params, x = random_conv(rng, False)
+        shift = -rng.integers(22, 28, size=params.out_ch)
+        zp = int(rng.choice([-128, -100, 90, 127]))
+        params = replace(params, shift=shift, output_zero_point=zp, act_min=-128, act_max=127)
+        choice = _chosen(params, "tl_conv2d_s8_dsp")
+        after += choice.params.dsp_zero_point != 0
+        assert choice.params.dsp_zero_point in (0, zp)
+        np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
+    assert after > 0
+    folded, _ = random_conv(np.random.default_rng(SEED), False)
+    assert _chosen(_dsp_ready(np.random.default_rng(1), folded), "tl_conv2d_s8_dsp").params.dsp_zero_point == 0

@@ -8,7 +8,10 @@
  * by the generator; the bias has the input zero point folded in (sum w (x - zp) = sum w x - zp sum w), so
  * the loop multiplies the raw activations. Padding taps are filled with the input zero point: their
  * products cancel the folded term exactly as the reference skips them. Requantization is the reference's
- * arithmetic in five instructions (tl_dsp_requantize), then one clamp for the 3 channels of a position.
+ * arithmetic in five instructions (tl_dsp_requantize), then one clamp for the 3 channels of a position. The
+ * output zero point is folded into the requantization's rounding constant; where that could overflow int32
+ * (a small scale), the generator leaves it out and sets dsp_zero_point, added after (a second copy of the
+ * loop, so the common case pays nothing).
  *
  * Scratch (5 * K4 bytes, K4 = K rounded up to 4): [0, 4 K4) the interleaved buffer; a field that is not
  * one contiguous run of the input (padding, 2-D kernels, dilation) is first gathered as int8 into
@@ -46,9 +49,12 @@ tl_status_t tl_conv2d_s8_dsp_check(const tl_conv2d_s8_params_t *p)
     if (p->scratch == NULL || (int64_t)5 * k4 > p->scratch_bytes || ((uintptr_t)p->scratch & 3u) != 0) {
         return TL_STATUS_BAD_PACKED;
     }
+    if (p->dsp_zero_point != 0 && p->dsp_zero_point != p->output_zero_point) {
+        return TL_STATUS_BAD_PACKED;
+    }
     return tl_dsp_check_packed(p->weights, p->out_ch, k, CHANNELS_PER_BLOCK, k4 / 4, p->bias, p->input_zero_point,
-                               p->output_zero_point, p->multiplier, p->shift, tl_dsp_acc_bound(k, p->bias, p->out_ch),
-                               p->dsp_weights, p->dsp_bias, p->dsp_requant);
+                               p->output_zero_point - p->dsp_zero_point, p->multiplier, p->shift,
+                               tl_dsp_acc_bound(k, p->bias, p->out_ch), p->dsp_weights, p->dsp_bias, p->dsp_requant);
 }
 
 static void fill_bytes(int8_t *dst, int8_t value, int32_t n)
@@ -154,27 +160,28 @@ static void expand_pair(uint8_t *buf, const int8_t *s0, const int8_t *s1, int32_
 
 /* One block: 3 channels x 2 positions from the expanded buffer; the two positions' results as three int8
  * lanes each (clamped; the fourth lane is garbage). Returns the weights of the next block. */
-static inline const uint32_t *block(const uint8_t *buf, const uint32_t *w, int32_t chunks, const int32_t *bias,
-                                    const int32_t *rq, uint32_t lo4, uint32_t hi4, uint32_t *v0, uint32_t *v1)
+static inline __attribute__((always_inline)) const uint32_t *block(const uint8_t *buf, const uint32_t *w,
+                                                                    int32_t chunks, const int32_t *bias,
+                                                                    const int32_t *rq, uint32_t lo4, uint32_t hi4,
+                                                                    int32_t zp, uint32_t *v0, uint32_t *v1)
 {
     int32_t acc[6] = {bias[0], bias[0], bias[1], bias[1], bias[2], bias[2]};
     w = tl_dsp_dot_3x2((const uint32_t *)(const void *)buf, w, chunks, acc);
-    *v0 = tl_clamp_s8x4(tl_pack_s8x3(tl_ssat8(tl_dsp_requantize(acc[0], rq)),
-                                     tl_ssat8(tl_dsp_requantize(acc[2], rq + 3)),
-                                     tl_ssat8(tl_dsp_requantize(acc[4], rq + 6))),
+    *v0 = tl_clamp_s8x4(tl_pack_s8x3(tl_ssat8(tl_dsp_requantize(acc[0], rq) + zp),
+                                     tl_ssat8(tl_dsp_requantize(acc[2], rq + 3) + zp),
+                                     tl_ssat8(tl_dsp_requantize(acc[4], rq + 6) + zp)),
                         lo4, hi4);
-    *v1 = tl_clamp_s8x4(tl_pack_s8x3(tl_ssat8(tl_dsp_requantize(acc[1], rq)),
-                                     tl_ssat8(tl_dsp_requantize(acc[3], rq + 3)),
-                                     tl_ssat8(tl_dsp_requantize(acc[5], rq + 6))),
+    *v1 = tl_clamp_s8x4(tl_pack_s8x3(tl_ssat8(tl_dsp_requantize(acc[1], rq) + zp),
+                                     tl_ssat8(tl_dsp_requantize(acc[3], rq + 3) + zp),
+                                     tl_ssat8(tl_dsp_requantize(acc[5], rq + 6) + zp)),
                         lo4, hi4);
     return w;
 }
 
-tl_status_t tl_conv2d_s8_dsp(const tl_conv2d_s8_params_t *p, const int8_t *in, int8_t *out)
+/* The layer; `zp` is 0 (folded into the constants) or the output zero point, added after: inlined twice. */
+static inline __attribute__((always_inline)) void run(const tl_conv2d_s8_params_t *p, const int8_t *in, int8_t *out,
+                                                      int32_t zp)
 {
-    if (p == NULL || in == NULL || out == NULL) {
-        return TL_STATUS_NULL_ARG;
-    }
     const int32_t k4 = padded_depth(p);
     const int32_t chunks = k4 / 4;
     const int32_t out_ch = p->out_ch;
@@ -201,7 +208,7 @@ tl_status_t tl_conv2d_s8_dsp(const tl_conv2d_s8_params_t *p, const int8_t *in, i
         const uint32_t *w = (const uint32_t *)(const void *)p->dsp_weights;
         for (int32_t c = 0; c < out_ch; c += CHANNELS_PER_BLOCK) {
             uint32_t v0, v1;
-            w = block(buf, w, chunks, p->dsp_bias + c, p->dsp_requant + 3 * c, lo4, hi4, &v0, &v1);
+            w = block(buf, w, chunks, p->dsp_bias + c, p->dsp_requant + 3 * c, lo4, hi4, zp, &v0, &v1);
             if (c + CHANNELS_PER_BLOCK < out_ch) {
                 /* a word store: its fourth byte is channel c + 3, which the next block overwrites */
                 tl_st32(o0 + c, v0);
@@ -213,6 +220,32 @@ tl_status_t tl_conv2d_s8_dsp(const tl_conv2d_s8_params_t *p, const int8_t *in, i
                 }
             }
         }
+    }
+}
+
+/* Two functions, each with its own register allocation and everything it calls inlined (flatten): the
+ * common one is the loop without the addition. */
+static __attribute__((noinline, flatten)) void run_folded(const tl_conv2d_s8_params_t *p, const int8_t *in,
+                                                           int8_t *out)
+{
+    run(p, in, out, 0);
+}
+
+static __attribute__((noinline, flatten)) void run_zero_point_after(const tl_conv2d_s8_params_t *p, const int8_t *in,
+                                                           int8_t *out)
+{
+    run(p, in, out, p->dsp_zero_point);
+}
+
+tl_status_t tl_conv2d_s8_dsp(const tl_conv2d_s8_params_t *p, const int8_t *in, int8_t *out)
+{
+    if (p == NULL || in == NULL || out == NULL) {
+        return TL_STATUS_NULL_ARG;
+    }
+    if (p->dsp_zero_point == 0) {
+        run_folded(p, in, out);
+    } else {
+        run_zero_point_after(p, in, out);
     }
     return TL_STATUS_OK;
 }

@@ -55,6 +55,8 @@ typedef struct {
     const int32_t *dsp_requant; /* [3 G][3]: tl_dsp_requantize's constants */
     int16_t *scratch;           /* im2col buffer, scratch_bytes >= 5 * K4 */
     int32_t scratch_bytes;
+    int32_t dsp_zero_point; /* 0: dsp_requant carries the output zero point; else it (= output_zero_point) is
+                               added after the requantization, where folding it in could overflow int32 */
 } tl_conv2d_s8_params_t;
 
 typedef struct {
@@ -287,6 +289,25 @@ tl_status_t tl_relu_s8_check(const tl_relu_s8_params_t *p);
 tl_status_t tl_relu_s8(const tl_relu_s8_params_t *p, const int8_t *in, int8_t *out);
 tl_status_t tl_relu_f32_check(const tl_relu_f32_params_t *p);
 tl_status_t tl_relu_f32(const tl_relu_f32_params_t *p, const float *in, float *out);
+
+/* ---- SOFTMAX over the last axis: rows x depth. int8: TFLite's fixed-point exp and reciprocal (gemmlowp's),
+ * the output quantized with scale 1/256 and zero point -128; float32: exp((x - max) * beta) / sum ---------- */
+
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_multiplier, input_left_shift; /* beta x input scale x 2^26, as multiplier x 2^left_shift */
+    int32_t diff_min;                           /* differences from the row's largest below this give 0 */
+} tl_softmax_s8_params_t;
+
+typedef struct {
+    int32_t rows, depth;
+    float beta;
+} tl_softmax_f32_params_t;
+
+tl_status_t tl_softmax_s8_check(const tl_softmax_s8_params_t *p);
+tl_status_t tl_softmax_s8(const tl_softmax_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_softmax_f32_check(const tl_softmax_f32_params_t *p);
+tl_status_t tl_softmax_f32(const tl_softmax_f32_params_t *p, const float *in, float *out);
 
 /* ---- PAD: a 4-D tensor (lower ranks padded with leading ones) inside a constant border ----------------- */
 

@@ -73,7 +73,8 @@ def s8_requant_constants(
 ) -> tuple[np.ndarray, np.ndarray] | str:
     """(per-channel constants {2m - 2^32, 2^(r-1) + zp 2^r, r} of tl_dsp_requantize, zero-multiplier mask),
     or why the fast requantization cannot be used: a scale >= 0.5 (a left shift or none), a multiplier not in
-    [2^30, 2^31) (TFLite's are), or an overflow for some accumulator."""
+    [2^30, 2^31) (TFLite's are), or an overflow for some accumulator. `output_zero_point` is the zero point
+    folded into the constants (0 when the kernel adds it after: s8_requant_fields)."""
     out = len(multiplier)
     padded = _ceil_div(out, channels) * channels
     constants = np.tile(np.array([0, 1 + 2 * output_zero_point, 1], np.int64), (padded, 1))
@@ -100,10 +101,22 @@ def _acc_bound(taps: int, bias: np.ndarray | None) -> int:
 
 
 def _s8_dsp_fields(
-    p: kp.Conv2DS8Params | kp.FullyConnectedS8Params, weights: np.ndarray, channels: int, chunks: int
+    p: kp.Conv2DS8Params | kp.FullyConnectedS8Params,
+    weights: np.ndarray,
+    channels: int,
+    chunks: int,
+    zero_point_after: bool = False,
 ) -> dict[str, Any] | str:
+    """The generated fields of a DSP variant. The output zero point is folded into the requantization's
+    rounding constant; where that could overflow int32 (a small scale: a large right shift times the zero
+    point) and the variant can add it after (`zero_point_after`: `dsp_zero_point`), it is added after."""
     out, k = weights.shape
-    constants = s8_requant_constants(p.multiplier, p.shift, p.output_zero_point, _acc_bound(k, p.bias), channels)
+    bound = _acc_bound(k, p.bias)
+    constants = s8_requant_constants(p.multiplier, p.shift, p.output_zero_point, bound, channels)
+    extra: dict[str, Any] = {}
+    if isinstance(constants, str) and zero_point_after and "overflow" in constants:
+        constants = s8_requant_constants(p.multiplier, p.shift, 0, bound, channels)
+        extra = {"dsp_zero_point": p.output_zero_point}
     if isinstance(constants, str):
         return constants
     requant, zero = constants
@@ -117,13 +130,14 @@ def _s8_dsp_fields(
         "dsp_weights": pack_s8_weights(live.astype(np.int8), channels, chunks),
         "dsp_bias": bias.astype(np.int32),
         "dsp_requant": requant,
+        **extra,
     }
 
 
 def conv2d_s8_dsp(p: kp.Conv2DS8Params) -> kp.Conv2DS8Params | str:
     k = p.k_h * p.k_w * p.in_ch
     k4 = _ceil_div(k, 4) * 4
-    fields = _s8_dsp_fields(p, p.weights.reshape(p.out_ch, k), CONV_S8_CHANNELS, k4 // 4)
+    fields = _s8_dsp_fields(p, p.weights.reshape(p.out_ch, k), CONV_S8_CHANNELS, k4 // 4, zero_point_after=True)
     if isinstance(fields, str):
         return fields
     return replace(p, **fields, scratch_bytes=5 * k4)

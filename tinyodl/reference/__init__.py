@@ -38,6 +38,8 @@ from .params import (
     ParamsError,
     ReluF32Params,
     ReluS8Params,
+    SoftmaxF32Params,
+    SoftmaxS8Params,
     from_ir,
 )
 
@@ -62,6 +64,8 @@ KERNELS: dict[type, Callable[..., np.ndarray]] = {
     AddConstS8Params: kernels_int8.add_const,
     AddConstF32Params: kernels_f32.add_const,
     ReluS8Params: kernels_int8.relu,
+    SoftmaxS8Params: kernels_int8.softmax,
+    SoftmaxF32Params: kernels_f32.softmax,
     ReluF32Params: kernels_f32.relu,
     ConvPoolF32Params: lambda p, x: run(p.pool, run(p.conv, x)),
 }
@@ -100,6 +104,8 @@ __all__ = [
     "ParamsError",
     "ReluF32Params",
     "ReluS8Params",
+    "SoftmaxF32Params",
+    "SoftmaxS8Params",
     "from_ir",
     "kernels_f32",
     "kernels_int8",

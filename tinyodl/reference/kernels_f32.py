@@ -24,6 +24,7 @@ from .params import (
     PadF32Params,
     ParamsError,
     ReluF32Params,
+    SoftmaxF32Params,
 )
 
 F32 = np.float32
@@ -143,3 +144,14 @@ def add_const(p: AddConstF32Params, a: np.ndarray) -> np.ndarray:
 
 def relu(p: ReluF32Params, x: np.ndarray) -> np.ndarray:
     return _clamp(_input(x, (p.size,), "relu"), p.act_min, p.act_max)
+
+
+def softmax(p: SoftmaxF32Params, x: np.ndarray) -> np.ndarray:
+    """SOFTMAX over rows of `depth`, as TFLite's reference: exp((x - max) * beta) in float32, summed in
+    order, each divided by the sum."""
+    rows = _input(x, (p.rows, p.depth), "softmax").astype(np.float32)
+    exps = np.exp((rows - rows.max(axis=1, keepdims=True)) * np.float32(p.beta)).astype(np.float32)
+    sums = np.zeros((p.rows, 1), np.float32)
+    for c in range(p.depth):
+        sums = (sums + exps[:, c : c + 1]).astype(np.float32)
+    return (exps / sums).astype(np.float32)

@@ -24,12 +24,14 @@ from .params import (
     PadS8Params,
     ParamsError,
     ReluS8Params,
+    SoftmaxS8Params,
 )
 from .quant import (
     multiply_by_quantized_multiplier,
     requantize,
     wrap_int32,
 )
+from .softmax import softmax_s8
 
 
 def _input(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -194,3 +196,9 @@ def relu(p: ReluS8Params, x: np.ndarray) -> np.ndarray:
     x64 = _input(x, (p.size,), "relu").astype(np.int64) - p.input_zero_point
     scaled = multiply_by_quantized_multiplier(x64, p.multiplier, p.shift)
     return np.clip(scaled + p.output_zero_point, p.act_min, p.act_max).astype(np.int8)
+
+
+def softmax(p: SoftmaxS8Params, x: np.ndarray) -> np.ndarray:
+    """SOFTMAX over rows of `depth`: TFLite's fixed-point exp and reciprocal (reference/softmax.py)."""
+    return softmax_s8(_input(x, (p.rows, p.depth), "softmax"), p.depth, p.input_multiplier, p.input_left_shift,
+                      p.diff_min)  # fmt: skip

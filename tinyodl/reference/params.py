@@ -32,10 +32,12 @@ from ..ir import (
     Pad,
     Quant,
     Relu,
+    Softmax,
     Tensor,
 )
 from ..ir.ops import _Pool, pad_before
 from . import quant as q
+from .softmax import softmax_scaling
 
 
 class ParamsError(ValueError):
@@ -196,6 +198,7 @@ class Conv2DS8Params(_ConvGeometry):
     dsp_requant: np.ndarray | None = None  # int32, requantization constants
     scratch: ArenaBuffer | None = None  # the im2col buffer
     scratch_bytes: int = 0
+    dsp_zero_point: int = 0  # tl_conv2d_s8_dsp: added after the requantization (0: folded into dsp_requant)
 
     family: ClassVar[str] = "conv2d"
 
@@ -666,6 +669,45 @@ class ReluF32Params(KernelParams):
         _act_range_f32(self)
 
 
+# ---- SOFTMAX (over the last axis) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SoftmaxS8Params(KernelParams):
+    """int8 SOFTMAX of `rows` rows of `depth` values, TFLite's fixed-point way (reference/softmax.py); the
+    output is quantized with scale 1/256 and zero point -128."""
+
+    rows: int
+    depth: int
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+    family: ClassVar[str] = "softmax"
+
+    def __post_init__(self) -> None:
+        _positive(self, "rows", "depth")
+        if not 0 <= self.input_multiplier <= q.INT32_MAX or not 0 <= self.input_left_shift <= 31:
+            raise ParamsError(f"softmax: multiplier {self.input_multiplier} << {self.input_left_shift} out of range")
+        if self.diff_min > 0:
+            raise ParamsError(f"softmax: diff_min {self.diff_min} must be <= 0")
+
+
+@dataclass(frozen=True, eq=False)
+class SoftmaxF32Params(KernelParams):
+    rows: int
+    depth: int
+    beta: float
+
+    family: ClassVar[str] = "softmax"
+    dtype: ClassVar[DType] = DType.FLOAT32
+
+    def __post_init__(self) -> None:
+        _positive(self, "rows", "depth")
+        if not (np.isfinite(self.beta) and np.float32(self.beta) == self.beta):
+            raise ParamsError(f"softmax: beta {self.beta} is not a finite float32")
+
+
 # ---- PAD ---------------------------------------------------------------------------------------------
 
 
@@ -813,6 +855,7 @@ Int8Params = (
     | ConvPoolS8Params
     | AddConstS8Params
     | ReluS8Params
+    | SoftmaxS8Params
 )
 Float32Params = (
     Conv2DF32Params
@@ -826,6 +869,7 @@ Float32Params = (
     | ConvPoolF32Params
     | AddConstF32Params
     | ReluF32Params
+    | SoftmaxF32Params
 )
 AnyParams = Int8Params | Float32Params
 
@@ -1138,7 +1182,30 @@ def _relu_from_ir(op: Op, tensors: Mapping[str, Tensor]) -> KernelParams:
                         shift=shift, act_min=act_min, act_max=act_max)  # fmt: skip
 
 
+def _softmax_from_ir(op: Op, tensors: Mapping[str, Tensor]) -> KernelParams:
+    if not isinstance(op, Softmax):
+        raise _fail(op, "not a SOFTMAX")
+    dtype = _dtype(op, tensors)
+    x, y = tensors[op.inputs[0]], tensors[op.outputs[0]]
+    if x.shape != y.shape or not x.shape:
+        raise _fail(op, f"input {x.shape} and output {y.shape} must have the same shape")
+    depth = x.shape[-1]
+    if dtype is DType.FLOAT32:
+        return SoftmaxF32Params(rows=x.size // depth, depth=depth, beta=float(np.float32(op.beta)))
+    scale, _ = _per_tensor(op, x)
+    out_scale, out_zp = _per_tensor(op, y)
+    if (np.float32(out_scale), out_zp) != (np.float32(1 / 256), -128):
+        raise _fail(op, f"an int8 softmax output must have scale 1/256 and zero point -128, not {out_scale}, {out_zp}")
+    try:
+        multiplier, left_shift, diff_min = softmax_scaling(float(np.float32(op.beta)), scale)
+    except ValueError as exc:
+        raise _fail(op, str(exc)) from None
+    return SoftmaxS8Params(rows=x.size // depth, depth=depth, input_multiplier=multiplier,
+                           input_left_shift=left_shift, diff_min=diff_min)  # fmt: skip
+
+
 _BUILDERS: dict[type[Op], Any] = {
+    Softmax: _softmax_from_ir,
     Relu: _relu_from_ir,
     ConvPool: _conv_pool_from_ir,
     Conv2D: lambda op, t: _conv_from_ir(op, t, _dtype(op, t)),
