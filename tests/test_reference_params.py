@@ -11,6 +11,7 @@ from tinyodl.ir import (
     AvgPool2D,
     Conv2D,
     DepthwiseConv2D,
+    Dequantize,
     DType,
     FullyConnected,
     Mean,
@@ -137,7 +138,9 @@ def test_avg_pool_same() -> None:
 
 def test_errors_name_the_op() -> None:
     tensors = {"x": act("x", (1, 4)), "y": Tensor("y", (1, 4), DType.FLOAT32)}
-    with pytest.raises(ParamsError, match="SOFTMAX s: no kernel .*CONV_2D"):
+    with pytest.raises(ParamsError, match="DEQUANTIZE d: no kernel .*CONV_2D"):
+        from_ir(Dequantize("d", ("x",), ("y",)), tensors)
+    with pytest.raises(ParamsError, match="SOFTMAX s: input int8 -> output float32"):
         from_ir(Softmax("s", ("x",), ("y",)), tensors)
     with pytest.raises(ParamsError, match="ADD a: input int8 -> output float32"):
         from_ir(Add("a", ("x", "x"), ("y",)), tensors)
