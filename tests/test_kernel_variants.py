@@ -22,6 +22,7 @@ from test_kernels_c import (
     HOST_FLAGS,
     KERNEL_SOURCES,
     compile_c,
+    random_add,
     random_conv,
     random_depthwise,
     random_fc,
@@ -32,7 +33,14 @@ from test_kernels_c import (
 
 from tinyodl.boards import load_board
 from tinyodl.codegen import variants
-from tinyodl.reference import Conv2DS8Params, DepthwiseConv2DS8Params, FullyConnectedS8Params, KernelParams, run
+from tinyodl.reference import (
+    Conv2DS8Params,
+    DepthwiseConv2DS8Params,
+    FullyConnectedS8Params,
+    KernelParams,
+    quant,
+    run,
+)
 
 SEED = 20250612
 CASES = 200
@@ -397,3 +405,32 @@ def test_conv2d_s8_dsp_adds_the_zero_point_after_where_folding_overflows(lib: ct
     assert after > 0
     folded, _ = random_conv(np.random.default_rng(SEED), False)
     assert _chosen(_dsp_ready(np.random.default_rng(1), folded), "tl_conv2d_s8_dsp").params.dsp_zero_point == 0
+
+
+def test_add_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
+    """Three requantizations in tl_dsp_requantize's five instructions each (the larger-scale input's a halving),
+    bit-exact over seeded random scales, zero points and activation ranges, with equal input scales too."""
+    rng = np.random.default_rng(SEED + 11)
+    halving_both = 0
+    for case in range(CASES):
+        params, a, b = random_add(rng, False)
+        if case % 10 == 0:  # equal input scales: both rescales are the halving
+            (m1, s1), (m2, s2), (mo, so) = quant.add_multipliers(0.05, 0.05, float(rng.uniform(0.02, 0.2)))
+            params = replace(params, input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
+                             output_multiplier=mo, output_shift=so)  # fmt: skip
+            halving_both += 1
+        choice = _chosen(params, "tl_add_s8_dsp")
+        keep: list[Any] = []
+        struct = _struct(choice, keep)
+        assert _check(lib, choice, struct) == 0
+        want = run(params, a, b)
+        out = np.full(want.shape, 0x55, np.int8)
+        fn = lib.tl_add_s8_dsp
+        fn.restype = ctypes.c_int
+        args = [np.ascontiguousarray(v) for v in (a, b)]
+        assert (
+            fn(ctypes.byref(struct), *(ctypes.c_void_p(v.ctypes.data) for v in args), ctypes.c_void_p(out.ctypes.data))
+            == 0
+        )
+        np.testing.assert_array_equal(out, want, err_msg=str(params))
+    assert halving_both > 0

@@ -240,6 +240,8 @@ typedef struct {
 
 tl_status_t tl_add_s8_check(const tl_add_s8_params_t *p);
 tl_status_t tl_add_s8(const tl_add_s8_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+tl_status_t tl_add_s8_dsp_check(const tl_add_s8_params_t *p);
+tl_status_t tl_add_s8_dsp(const tl_add_s8_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 tl_status_t tl_add_f32_check(const tl_add_f32_params_t *p);
 tl_status_t tl_add_f32(const tl_add_f32_params_t *p, const float *in1, const float *in2, float *out);
 

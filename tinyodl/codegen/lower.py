@@ -84,6 +84,7 @@ def choose_kernel(
 IN_PLACE_KERNELS = frozenset(
     {
         "tl_add_s8",
+        "tl_add_s8_dsp",
         "tl_add_f32",
         "tl_add_const_s8",
         "tl_add_const_f32",

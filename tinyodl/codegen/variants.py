@@ -212,6 +212,23 @@ def max_pool2d_s8_dsp(p: kp.MaxPool2DS8Params) -> kp.MaxPool2DS8Params | str:
 MEAN_S8_MAX_COUNT = 256  # 16-bit lanes of tl_mean_s8_dsp hold at most 256 * 128
 
 
+def add_s8_dsp(p: kp.AddS8Params) -> kp.AddS8Params | str:
+    """tl_add_s8_dsp's preconditions (its check function's): each input rescale a halving or a normalised
+    right shift, the output's a normalised right shift that cannot overflow with its zero point folded in."""
+    if type(p) is not kp.AddS8Params:
+        return "a constant operand runs on tl_add_const_s8"
+    for name in ("input1", "input2"):
+        m, s = getattr(p, f"{name}_multiplier"), getattr(p, f"{name}_shift")
+        if not ((s == 0 and m == 1 << 30) or (-31 <= s <= -1 and m >= 1 << 30)):
+            return f"{name} rescale ({m}, {s}) is neither a halving nor a normalised right shift"
+    if p.left_shift < 1 or p.output_shift > -1 or p.output_multiplier < 1 << 30:
+        return f"output requantization ({p.output_multiplier}, {p.output_shift}) is not a normalised right shift"
+    r = -p.output_shift
+    total = 2 * ((255 << p.left_shift) // 2 + 2)
+    worst = ((total * p.output_multiplier) >> 31) + 2 + (1 << (r - 1)) + abs(p.output_zero_point) * (1 << r)
+    return p if worst <= q.INT32_MAX else "the output requantization could overflow int32"
+
+
 def mean_s8_dsp(p: kp.MeanS8Params) -> kp.MeanS8Params | str:
     return p if p.count <= MEAN_S8_MAX_COUNT else f"a mean over {p.count} > {MEAN_S8_MAX_COUNT} elements"
 
@@ -233,6 +250,7 @@ VARIANTS: dict[type, tuple[Variant, ...]] = {
     kp.DepthwiseConv2DS8Params: (Variant("tl_depthwise_conv2d_s8_dsp", "dsp", depthwise_conv2d_s8_dsp, ("weights",)),),
     kp.MaxPool2DS8Params: (Variant("tl_max_pool2d_s8_dsp", "dsp", max_pool2d_s8_dsp),),
     kp.MeanS8Params: (Variant("tl_mean_s8_dsp", "dsp", mean_s8_dsp),),
+    kp.AddS8Params: (Variant("tl_add_s8_dsp", "dsp", add_s8_dsp),),
     kp.Conv2DF32Params: (Variant("tl_conv2d_f32_fpu", "fpu", conv2d_f32_fpu, ("weights",)),),
     kp.FullyConnectedF32Params: (Variant("tl_fully_connected_f32_fpu", "fpu", fully_connected_f32_fpu, ("weights",)),),
 }
