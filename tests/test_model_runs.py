@@ -88,8 +88,8 @@ def test_mismatch_is_traced_to_the_layer(har_tflite: dict[str, Path], monkeypatc
 
     real = mr.generate_files
 
-    def corrupt(graph, board_name, prefix=None, optimise=True, backend="tinyodl"):  # type: ignore[no-untyped-def]
-        lowered, files = real(graph, board_name, prefix, optimise, backend)
+    def corrupt(graph, board_name, prefix=None, optimise=True, backend="tinyodl", flash="balanced"):  # type: ignore[no-untyped-def]  # noqa: E501
+        lowered, files = real(graph, board_name, prefix, optimise, backend, flash)
         name = f"{lowered.prefix}.c"
         ident = f"{lowered.layers[0].ident}_bias"
         head, tail = files[name].split(f"static const int32_t {ident}[", 1)

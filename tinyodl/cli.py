@@ -201,6 +201,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 optimise=args.kernels != "reference",
                 backend="cmsis-nn" if args.kernels == "cmsis-nn" else "tinyodl",
                 cmsis_nn=Path(args.cmsis_nn) if args.cmsis_nn else None,
+                flash=args.optimise,
             )
             return run_model(model, name, args.inputs, mopts, progress)
 
@@ -323,6 +324,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         args.prefix or ("elm" if args.elm else model.stem),
         args.kernels != "reference",
         "cmsis-nn" if cmsis is not None else "tinyodl",
+        args.optimise,
     )
     spec = app_spec(files, cmsis)
     if cmsis is not None:  # the project builds CMSIS-NN into its own cmsis-nn-build/ folder
@@ -358,7 +360,8 @@ def _generate_library(
     from .toolchain.library import LIBRARY_CFLAGS, write_library
 
     _, graph, _ = import_model(model, ModelOptions(features_at=args.features_at, whole=whole, calibration=calibration))
-    lowered = lower(graph, board, args.prefix or ("elm" if args.elm else model.stem), args.kernels == "optimised")
+    lowered = lower(graph, board, args.prefix or ("elm" if args.elm else model.stem), args.kernels == "optimised",
+                    flash=args.optimise)  # fmt: skip
     lib = write_library(board, lowered, emit(lowered, board.name, library=True), out)
     print(
         f"wrote {lib.directory}: {lowered.prefix}.c/.h ({len(lowered.layers)} layers, arena "
@@ -768,6 +771,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
     g.add_argument("--whole", action="store_true", help="generate the whole network, head included")
     g.add_argument("--prefix", help="C prefix of the generated names (default: the model file name)")
+    g.add_argument(
+        "--optimise",
+        choices=("speed", "size", "balanced"),
+        default="balanced",
+        help="flash for the optimised kernels' re-laid-out weights: speed (every layer), size (none), "
+        "balanced (default: every layer whose weights fit the board's flash, best MACs per byte first)",
+    )
     g.add_argument("--kernels", choices=("optimised", "reference", "cmsis-nn"), default="optimised",
                    help="optimised variants where they apply (default), the reference kernels only, or ARM's "
                    "CMSIS-NN for the int8 layers it covers")  # fmt: skip
@@ -794,6 +804,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--machine", help="force one of the board's QEMU machines (e.g. the mps2-an386 twin)")
     r.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per run in seconds")
     r.add_argument("--json", action="store_true", help="print the result contract as JSON")
+    r.add_argument(
+        "--optimise",
+        choices=("speed", "size", "balanced"),
+        default="balanced",
+        help="flash for the optimised kernels' re-laid-out weights: speed (every layer), size (none), "
+        "balanced (default: every layer whose weights fit the board's flash, best MACs per byte first)",
+    )
     r.add_argument("--kernels", choices=("optimised", "reference", "cmsis-nn"), default="optimised",
                    help="optimised variants where they apply (default), the reference kernels only, or ARM's "
                    "CMSIS-NN for the int8 layers it covers")  # fmt: skip

@@ -53,6 +53,7 @@ class ModelOptions:
     calibration: Path | None = None  # Keras models: calibration inputs for int8 conversion
     optimise: bool = True  # optimised kernel variants where their preconditions hold; False: reference only
     backend: str = "tinyodl"  # "cmsis-nn": the int8 layers CMSIS-NN covers call it (codegen/cmsisnn.py)
+    flash: str = "balanced"  # speed, size or balanced: the flash the optimised variants may take (lower.py)
     cmsis_nn: Path | None = None  # --cmsis-nn DIR; else TINYODL_CMSIS_NN, else .tools/cmsis-nn
 
     @property
@@ -76,10 +77,15 @@ def import_model(path: Path, opts: ModelOptions) -> tuple[Graph, Graph, Path]:
 
 
 def generate_files(
-    graph: Graph, board_name: str, prefix: str | None = None, optimise: bool = True, backend: str = "tinyodl"
+    graph: Graph,
+    board_name: str,
+    prefix: str | None = None,
+    optimise: bool = True,
+    backend: str = "tinyodl",
+    flash: str = "balanced",
 ) -> tuple[LoweredModel, dict[str, str]]:
     board = load_board(board_name)
-    lowered = lower(graph, board, prefix, optimise, backend=backend)
+    lowered = lower(graph, board, prefix, optimise, backend=backend, flash=flash)
     return lowered, emit(lowered, board.name)
 
 
@@ -130,7 +136,7 @@ def model_app(graph: Graph, board_name: str, opts: ModelOptions, stem: str) -> t
     """Lower and emit the model; the firmware application's name carries the generated files' hash, so a
     changed model gets its own build directory."""
     cmsis = cmsisnn.require(opts.cmsis_nn) if opts.backend == "cmsis-nn" else None
-    lowered, files = generate_files(graph, board_name, opts.prefix or stem, opts.optimise, opts.backend)
+    lowered, files = generate_files(graph, board_name, opts.prefix or stem, opts.optimise, opts.backend, opts.flash)
     key = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:8]
     return lowered, f"model-{lowered.prefix}-{key}", app_spec(files, cmsis)
 

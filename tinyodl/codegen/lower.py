@@ -107,6 +107,59 @@ def _in_place(choice: variants.Choice, inputs: tuple[str, ...]) -> tuple[str, ..
     return ()
 
 
+FLASH_POLICIES = ("speed", "size", "balanced")
+# Flash kept free for everything but the model's constants (runtime, kernels, application) when `balanced`
+# decides which layers can afford their optimised variant's re-laid-out weights.
+FLASH_RESERVE_BYTES = 96 * 1024
+
+
+def constant_bytes(params: kp.KernelParams, omit: tuple[str, ...] = (), prefix: str = "") -> int:
+    """The bytes of constant arrays the firmware holds for these params (fields in `omit` are not emitted)."""
+    total = 0
+    for f in fields(params):
+        value = getattr(params, f.name)
+        name = prefix + f.name
+        if isinstance(value, kp.KernelParams):
+            total += constant_bytes(value, omit, f"{name}.")
+        elif isinstance(value, np.ndarray) and name not in omit:
+            total += int(value.nbytes)
+    return total
+
+
+def _choice_bytes(choice: variants.Choice) -> int:
+    return constant_bytes(choice.params, choice.omit)
+
+
+def _flash_choices(
+    speed: dict[int, variants.Choice], size: dict[int, variants.Choice], macc: dict[int, int], board: Board, policy: str
+) -> dict[int, variants.Choice]:
+    """Per layer the optimised choice (`speed`), the one with the fewest constant bytes (`size`), or
+    (`balanced`) the optimised one wherever the board's flash allows: if every layer's fits (with
+    FLASH_RESERVE_BYTES kept for the rest of the firmware), all of them; else the smallest of each, then the
+    layers whose variant buys the most MACs per extra byte upgraded while they fit. The notes say why."""
+    if policy not in FLASH_POLICIES:
+        raise LoweringError(f"flash policy {policy!r}; choose one of {', '.join(FLASH_POLICIES)}")
+    extra = {i: _choice_bytes(speed[i]) - _choice_bytes(size[i]) for i in speed}
+    if policy == "speed" or not any(extra.values()):
+        return dict(speed)
+    budget = board.target.memory.flash.length - FLASH_RESERVE_BYTES
+    small = {i: (size[i] if extra[i] > 0 else speed[i]) for i in speed}
+    total = sum(_choice_bytes(c) for c in small.values())
+    if policy == "balanced" and total + sum(e for e in extra.values() if e > 0) <= budget:
+        return dict(speed)
+    out = dict(small)
+    if policy == "balanced":
+        for i in sorted((i for i in speed if extra[i] > 0), key=lambda i: (-macc[i] / extra[i], i)):
+            if total + extra[i] <= budget:
+                out[i] = speed[i]
+                total += extra[i]
+    for i, choice in out.items():
+        if choice is size[i] and extra[i] > 0:
+            why = f"kept for flash ({policy}): {speed[i].function} would add {extra[i]:,} B of constants"
+            out[i] = replace(choice, note=f"{why}; {speed[i].note}" if speed[i].note != speed[i].function else why)
+    return out
+
+
 FUSED_BANDS = 8  # a fused convolution + pooling runs in about this many bands (docs/kernels.md)
 
 
@@ -163,8 +216,11 @@ def lower(
     optimise: bool = True,
     fuse: bool = True,
     backend: str = "tinyodl",
+    flash: str = "balanced",
 ) -> LoweredModel:
     """`fuse`: a convolution and the pooling that reads its output become one layer (passes.fuse).
+    `flash`: speed, size or balanced (the default), how much flash the optimised variants may take
+    (_flash_choices).
     `backend="cmsis-nn"`: the layers CMSIS-NN covers call it, and nothing is fused (CMSIS-NN has no fused
     convolution + pooling)."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
@@ -172,9 +228,10 @@ def lower(
     if fuse and backend != "cmsis-nn":
         graph = fuse_conv_pool(graph)
     names = NameTable(prefix or graph.name)
-    chosen: dict[int, variants.Choice] = {}
-    scratch: dict[int, int] = {}
-    in_place: dict[int, tuple[str, ...]] = {}
+    speed: dict[int, variants.Choice] = {}
+    size: dict[int, variants.Choice] = {}
+    fused_scratch: dict[int, tuple[int, int]] = {}  # index -> (optimised, reference) working memory
+    macc: dict[int, int] = {}
     for index, op in enumerate(graph.ops):
         if isinstance(op, Reshape):
             continue
@@ -183,11 +240,23 @@ def lower(
         except kp.ParamsError as exc:
             where = graph.source.split()[0] if graph.source else graph.name  # the model file
             raise LoweringError(f"{where}: {exc}") from None
+        macc[index] = op.macc(graph.tensors)
         if isinstance(params, kp.ConvPoolS8Params | kp.ConvPoolF32Params):
-            chosen[index], scratch_bytes = _fused_choice(params, board, optimise)
+            speed[index], fast_bytes = _fused_choice(params, board, optimise)
+            size[index], small_bytes = _fused_choice(params, board, False) if optimise else (speed[index], fast_bytes)
+            fused_scratch[index] = (fast_bytes, small_bytes)
         else:
-            chosen[index] = choose_kernel(params, board, optimise, backend)
-            scratch_bytes = chosen[index].scratch_bytes
+            speed[index] = choose_kernel(params, board, optimise, backend)
+            size[index] = choose_kernel(params, board, False) if optimise else speed[index]
+    chosen = _flash_choices(speed, size, macc, board, flash)
+    scratch: dict[int, int] = {}
+    in_place: dict[int, tuple[str, ...]] = {}
+    for index, choice in chosen.items():
+        op = graph.ops[index]
+        if index in fused_scratch:
+            scratch_bytes = fused_scratch[index][0 if choice is speed[index] else 1]
+        else:
+            scratch_bytes = choice.scratch_bytes
         if scratch_bytes:
             scratch[index] = scratch_bytes
         overwritable = _in_place(chosen[index], tuple(n for n in op.inputs if not graph.tensors[n].is_constant))
