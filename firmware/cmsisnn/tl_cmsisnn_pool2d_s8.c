@@ -15,6 +15,24 @@ static void pool_args(const tl_pool2d_s8_params_t *b, cmsis_nn_pool_params *pp, 
     dims[2] = tl_cmsisnn_dims(b->batches, b->out_h, b->out_w, b->channels);
 }
 
+/* CMSIS-NN's max and average pooling take the same arguments. */
+typedef arm_cmsis_nn_status (*pool_fn)(const cmsis_nn_context *, const cmsis_nn_pool_params *, const cmsis_nn_dims *,
+                                       const int8_t *, const cmsis_nn_dims *, const cmsis_nn_dims *, int8_t *);
+
+static tl_status_t run(const tl_cmsisnn_pool2d_s8_params_t *p, const int8_t *in, int8_t *out, pool_fn pool)
+{
+    if (p == NULL || in == NULL || out == NULL) {
+        return TL_STATUS_NULL_ARG;
+    }
+    cmsis_nn_context ctx;
+    cmsis_nn_pool_params pp;
+    cmsis_nn_dims d[3];
+    ctx.buf = p->scratch;
+    ctx.size = p->scratch_bytes;
+    pool_args(&p->base, &pp, d);
+    return tl_cmsisnn_status(pool(&ctx, &pp, &d[0], in, &d[1], &d[2], out));
+}
+
 tl_status_t tl_cmsisnn_max_pool2d_s8_check(const tl_cmsisnn_pool2d_s8_params_t *p)
 {
     if (p == NULL) {
@@ -26,16 +44,7 @@ tl_status_t tl_cmsisnn_max_pool2d_s8_check(const tl_cmsisnn_pool2d_s8_params_t *
 
 tl_status_t tl_cmsisnn_max_pool2d_s8(const tl_cmsisnn_pool2d_s8_params_t *p, const int8_t *in, int8_t *out)
 {
-    if (p == NULL || in == NULL || out == NULL) {
-        return TL_STATUS_NULL_ARG;
-    }
-    cmsis_nn_context ctx;
-    cmsis_nn_pool_params pp;
-    cmsis_nn_dims d[3];
-    ctx.buf = p->scratch;
-    ctx.size = p->scratch_bytes;
-    pool_args(&p->base, &pp, d);
-    return tl_cmsisnn_status(arm_max_pool_s8(&ctx, &pp, &d[0], in, &d[1], &d[2], out));
+    return run(p, in, out, arm_max_pool_s8);
 }
 
 tl_status_t tl_cmsisnn_avg_pool2d_s8_check(const tl_cmsisnn_pool2d_s8_params_t *p)
@@ -53,14 +62,5 @@ tl_status_t tl_cmsisnn_avg_pool2d_s8_check(const tl_cmsisnn_pool2d_s8_params_t *
 
 tl_status_t tl_cmsisnn_avg_pool2d_s8(const tl_cmsisnn_pool2d_s8_params_t *p, const int8_t *in, int8_t *out)
 {
-    if (p == NULL || in == NULL || out == NULL) {
-        return TL_STATUS_NULL_ARG;
-    }
-    cmsis_nn_context ctx;
-    cmsis_nn_pool_params pp;
-    cmsis_nn_dims d[3];
-    ctx.buf = p->scratch;
-    ctx.size = p->scratch_bytes;
-    pool_args(&p->base, &pp, d);
-    return tl_cmsisnn_status(arm_avgpool_s8(&ctx, &pp, &d[0], in, &d[1], &d[2], out));
+    return run(p, in, out, arm_avgpool_s8);
 }

@@ -299,7 +299,7 @@ class Dequantize(Op):
 @dataclass(frozen=True)
 class ShapeArith(Op):
     """Integer arithmetic on shapes that a dynamic-batch export emits around Flatten/Reshape (SHAPE,
-    STRIDED_SLICE, PACK, CONCATENATION of constants, ...). Never generated: `passes.fold_constants`
+    STRIDED_SLICE, PACK, CONCATENATION of constants, ...). Never generated: `passes.fold_shapes`
     evaluates it at import with batch 1, or the import fails naming it. `function` is the TFLite op name,
     `options` its relevant options as (name, value) pairs."""
 

@@ -3,7 +3,7 @@
 from .cut import cut_at_features, head_input
 from .dilate import fold_dilation
 from .edges import strip_edge_quantization
-from .fold import FoldError, fold_constants
+from .fold import FoldError, fold_shapes
 from .fuse import fuse_conv_pool
 from .memory import MemoryPlan, PlanError, check_plan, plan_memory
 from .prune import prune
@@ -15,7 +15,7 @@ __all__ = [
     "check_plan",
     "fold_dilation",
     "fuse_conv_pool",
-    "fold_constants",
+    "fold_shapes",
     "cut_at_features",
     "head_input",
     "plan_memory",

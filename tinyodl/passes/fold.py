@@ -11,7 +11,6 @@ ShapeArith op that does not fold (e.g. a CONCATENATION of activations) is an err
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence, Set
-from dataclasses import replace
 
 import numpy as np
 
@@ -20,7 +19,6 @@ from ..ir import (
     Dequantize,
     DType,
     FullyConnected,
-    Graph,
     GraphError,
     Op,
     Quantize,
@@ -30,7 +28,6 @@ from ..ir import (
     Softmax,
     Tensor,
 )
-from .prune import prune
 
 
 class FoldError(GraphError):
@@ -170,12 +167,3 @@ def fold_shapes(
         value = np.asarray(value).astype(out_t.dtype.numpy)
         tensors[out_t.name] = Tensor(out_t.name, tuple(int(d) for d in value.shape), out_t.dtype, out_t.quant, value)
     return kept
-
-
-def fold_constants(graph: Graph) -> Graph:
-    """fold_shapes on a built graph (its static shapes all known), then the unused tensors pruned."""
-    if not any(isinstance(op, ShapeArith) for op in graph.ops):
-        return graph
-    tensors = dict(graph.tensors)
-    ops = fold_shapes(tensors, graph.ops)
-    return prune(replace(graph, tensors=tensors, ops=tuple(ops)))

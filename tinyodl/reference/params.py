@@ -597,6 +597,15 @@ class AddF32Params(KernelParams):
         return _as(_add_from_ir(op, tensors), cls)
 
 
+def _per_channel_constant(obj: Any, dtype: type) -> None:
+    """The `constant` of an ADD of a constant per channel: `channels` values, the output a whole number of
+    rows of them."""
+    _positive(obj, "channels")
+    if obj.size % obj.channels:
+        raise ParamsError(f"ADD: {obj.size} elements are not a multiple of {obj.channels} channels")
+    object.__setattr__(obj, "constant", _readonly(obj.constant, dtype, "constant", (obj.channels,)))
+
+
 @dataclass(frozen=True, eq=False)
 class AddConstS8Params(AddS8Params):
     """ADD of a constant, one int8 value per channel (`constant`, quantized with the second input's
@@ -609,10 +618,7 @@ class AddConstS8Params(AddS8Params):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive(self, "channels")
-        if self.size % self.channels:
-            raise ParamsError(f"ADD: {self.size} elements are not a multiple of {self.channels} channels")
-        object.__setattr__(self, "constant", _readonly(self.constant, np.int8, "constant", (self.channels,)))
+        _per_channel_constant(self, np.int8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -624,10 +630,7 @@ class AddConstF32Params(AddF32Params):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive(self, "channels")
-        if self.size % self.channels:
-            raise ParamsError(f"ADD: {self.size} elements are not a multiple of {self.channels} channels")
-        object.__setattr__(self, "constant", _readonly(self.constant, np.float32, "constant", (self.channels,)))
+        _per_channel_constant(self, np.float32)
 
 
 # ---- RELU / RELU6 (stand-alone) ---------------------------------------------------------------------------
