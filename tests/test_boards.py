@@ -30,7 +30,7 @@ def test_l476_facts() -> None:
         ("SRAM2", 0x10000000, 32 * 1024),  # linked at its own address, never through 0x20018000
     ]
     assert (b.target.console.base, b.target.console.irq) == (0x40004400, 38)
-    assert b.flash_geometry == {"kind": "pages", "page_bytes": 2048, "count": 512, "program_unit_bytes": 8}
+    assert b.flash_geometry == {"kind": "pages", "page_bytes": 2048, "count": 512, "program_unit_bytes": 8, "banks": 2}
     assert [(q.machine, q.image) for q in b.qemu] == [("b-l475e-iot01a", "board"), ("mps2-an386", "twin")]
     assert b.renode is not None and (b.renode.platform, b.renode.console) == ("renode/stm32l476.repl", "usart2")
     assert b.renode_platform == "renode/stm32l476.repl"

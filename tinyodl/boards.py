@@ -153,6 +153,7 @@ SCHEMA: dict[str, Any] = {
                 "sector_bytes": {"type": "integer", "minimum": 1},
                 "count": {"type": "integer", "minimum": 1},
                 "program_unit_bytes": {"type": "integer", "minimum": 1},
+                "banks": {"enum": [1, 2]},  # bank erase (AN3155 Extended Erase 0xFFFE/0xFFFD) splits count evenly
             },
         },
         "console": _CONSOLE,

@@ -911,6 +911,11 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--out", help="directory for the .resc (default: beside the ELF)")
     rs.add_argument("--json", action="store_true")
     rs.set_defaults(func=_cmd_renode_script)
+
+    from .flashcmd import add_emulator_parser, add_flash_parser
+
+    add_flash_parser(sub)
+    add_emulator_parser(sub)
     return p
 
 
