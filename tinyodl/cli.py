@@ -453,6 +453,49 @@ def _cmd_learn(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _cmd_session(args: argparse.Namespace) -> int:
+    from .learn.run import LearnOptions
+    from .learn.session import SessionOptions, run_session
+    from .runner import RunOptions, quiet
+
+    if (args.port is None) == (args.sim is None):
+        raise TinyodlError("give --port PORT (a board flashed with the learner firmware) or --sim qemu|renode")
+    load_board(args.board)
+    model, calibration, _ = _model_source(args)
+    learn = LearnOptions(
+        run=RunOptions(sim=args.sim or "qemu", machine=args.machine, timeout_s=args.timeout), data=args.data,
+        ram_budget=args.ram_budget, distance=args.distance, r_max=args.r_max, r_min=args.r_min,
+        aging=not args.no_aging, pruning=not args.no_pruning, age_limit=args.age_limit, features_at=args.features_at,
+        calibration=calibration, normalize=args.normalize, seed=args.seed if args.elm is None else 0,
+        optimise=args.kernels == "optimised", prefix="elm" if args.elm else None,
+    )  # fmt: skip
+    classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else ()
+    opts = SessionOptions(learn=learn, port=args.port, baud=args.baud, interactive=args.interactive, ask=args.ask,
+                          state=Path(args.state) if args.state else None, log=Path(args.log) if args.log else None,
+                          windows=args.windows, start=args.start, classes=classes)  # fmt: skip
+
+    def progress(message: str) -> None:
+        err_console.print(f"[dim]{message}[/]")
+
+    show = not args.json or args.interactive  # --json: the summary alone (and the prompt, when interactive)
+    r = run_session(model, args.board, opts, progress if show else quiet, err_console if show else None,
+                    err_console.input)  # fmt: skip
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0 if r["state_check_ok"] else 1
+    acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.1%}"
+    instr = "" if r["step_instructions_mean"] is None else f"; {r['step_instructions_mean']:,.0f} instructions/step"
+    out_console.print(
+        f"{r['board']} ({r['target']}): windows {r['start']}..{r['position'] - 1} of {r['data']} ({r['stopped']}); "
+        f"UNKNOWN {r['unknown']}, labels asked {r['labels_asked']}, given {r['labels_given']}; accuracy against "
+        f"the data set's labels {acc}; {r['neurons']} of {r['capacity']} neurons, learner RAM "
+        f"{r['learner_ram_bytes']:,} of {r['learner_ram_cap_bytes']:,} B{instr}"
+    )
+    if "state" in r:
+        out_console.print(f"state saved to {r['state']} (resume with --state {r['state']})")
+    return 0 if r["state_check_ok"] else 1
+
+
 def _learn_replay(args: argparse.Namespace, names: list[str], model: Path, calibration: Path | None) -> int:
     from .learn.replay import ReplayParams
     from .learn.replay_run import ReplayRunOptions, run_personalise, run_replay
@@ -890,6 +933,40 @@ def build_parser() -> argparse.ArgumentParser:
                     "class-incremental, trained for new-recording)")  # fmt: skip
     _add_elm_options(ln)
     ln.set_defaults(func=_cmd_learn)
+
+    se = sub.add_parser("session", help="a learning session with the learner firmware on a simulator or a board: "
+                        "live predictions, labels asked when UNKNOWN, a log, a state saved and resumed")  # fmt: skip
+    se.add_argument("model", nargs="?", help="a .tflite or Keras model (the same the firmware was generated from)")
+    se.add_argument("--board", required=True, help="board name")
+    se.add_argument("--port", help="serial port (or pyserial URL) of a board flashed with the learner firmware")
+    se.add_argument("--baud", type=int, default=115200, help="--port: baud rate (default 115200)")
+    se.add_argument("--sim", choices=("qemu", "renode"), help="build the learner firmware and run it on a simulator")
+    se.add_argument("--machine", help="--sim qemu: force one of the board's QEMU machines")
+    se.add_argument("--data", default="watch", help="windows to stream: watch (default), basicmotions, FILE.npz")
+    se.add_argument("--interactive", action="store_true", help="ask the user for the labels (else the data set's)")
+    se.add_argument("--ask", choices=("unknown", "uncertain", "always"), default="unknown",
+                    help="which predictions ask for a label: UNKNOWN (default), UNCERTAIN too, or all")  # fmt: skip
+    se.add_argument("--state", help="learner state file: loaded if it exists, saved at the end and on Ctrl-C")
+    se.add_argument("--log", help="append the session log (JSON lines) to this file")
+    se.add_argument("--windows", type=int, help="stream at most this many windows (default: the rest)")
+    se.add_argument("--start", type=int, help="start at this window of the stream (default: where --state left off)")
+    se.add_argument("--classes", help="class names, comma-separated (default: the data set's)")
+    se.add_argument("--ram-budget", type=int, default=16 * 1024, help="learner RAM in bytes (default 16384)")
+    se.add_argument("--distance", choices=("l1", "l2"), default="l1", help="l1 (default) or l2 (float32 only)")
+    se.add_argument("--r-max", type=float, help="radius of a new neuron (default: from the data)")
+    se.add_argument("--r-min", type=float, default=0.0, help="no radius shrinks below this (default 0)")
+    se.add_argument("--no-aging", action="store_true", help="plain RCE: no aging")
+    se.add_argument("--no-pruning", action="store_true", help="plain RCE: a full pool drops new neurons")
+    se.add_argument("--age-limit", type=int, default=0, help="prune neurons older than this (1/256 steps; 0: never)")
+    se.add_argument("--features-at", help="tensor or op name to cut at (default: the classifier head's input)")
+    se.add_argument("--calibration", help="Keras models: .npz of calibration inputs for an int8 conversion")
+    se.add_argument("--normalize", choices=("std", "none"),
+                    help="per-channel scaling (default: std for the built-in sets, none for a file)")  # fmt: skip
+    se.add_argument("--kernels", choices=("optimised", "reference"), default="optimised")
+    se.add_argument("--timeout", type=float, default=86400.0, help="--sim: wall-clock limit in seconds (default a day)")
+    se.add_argument("--json", action="store_true", help="print the session's summary as JSON")
+    _add_elm_options(se)
+    se.set_defaults(func=_cmd_session)
 
     rs = sub.add_parser(
         "renode-script",

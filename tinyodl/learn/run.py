@@ -131,6 +131,25 @@ def reference_outputs(
     return np.stack(feats), (np.array(heads) if head else None)
 
 
+def r_max_for(fw: LearnerFirmware, data: Labelled, opts: LearnOptions,
+              learning_features: np.ndarray | None = None) -> float:  # fmt: skip
+    """--r-max, or from the data: auto_r_max over up to 300 windows of the users that are not learned (the
+    learned users' own windows when there are no others; `learning_features` when already computed)."""
+    if opts.r_max is not None:
+        return opts.r_max
+    others = data.others
+    if len(others.y):
+        pick = np.random.default_rng(opts.seed).permutation(len(others.y))[:300]
+        features, _ = reference_outputs(fw.graph, fw.feature_tensor, False, quantize_inputs(fw.graph, others.x[pick]))
+        y = others.y[pick]
+    else:
+        if learning_features is None:
+            learning_features, _ = reference_outputs(fw.graph, fw.feature_tensor, False,
+                                                     quantize_inputs(fw.graph, data.learning.x))  # fmt: skip
+        features, y = learning_features, data.learning.y
+    return auto_r_max(features, y, fw.int8, opts.distance == "l2", opts.seed)
+
+
 def auto_r_max(features: np.ndarray, y: np.ndarray, int8: bool, l2: bool, seed: int, sample: int = 300) -> float:
     """The median distance from a window to the nearest window of another class: a new neuron's field
     then reaches about halfway into the other classes' typical territory."""
@@ -189,18 +208,7 @@ def run_learn(model_path: Path, board_name: str, opts: LearnOptions, progress: P
     progress("host reference: features of the held-out users")
     xq = quantize_inputs(fw.graph, learning.x)
     ref_features, head_pred = reference_outputs(fw.graph, fw.feature_tensor, fw.head_classes > 0, xq)
-    others = data.others
-    if len(others.y):
-        rng = np.random.default_rng(opts.seed)
-        pick = rng.permutation(len(others.y))[:300]
-        calib_features, _ = reference_outputs(
-            fw.graph, fw.feature_tensor, False, quantize_inputs(fw.graph, others.x[pick])
-        )
-        calib_y = others.y[pick]
-    else:
-        calib_features, calib_y = ref_features, learning.y
-    l2 = opts.distance == "l2"
-    r_max = opts.r_max if opts.r_max is not None else auto_r_max(calib_features, calib_y, fw.int8, l2, opts.seed)
+    r_max = r_max_for(fw, data, opts, ref_features)
     params = RceParams(distance=opts.distance, r_max=r_max, r_min=opts.r_min, aging=opts.aging,
                        age_step=opts.age_step, pruning=opts.pruning, age_limit=opts.age_limit,
                        capacity=fw.capacity)  # fmt: skip

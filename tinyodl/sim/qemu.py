@@ -200,9 +200,10 @@ class QemuSession(LinkedSession):
         last_error = ""
         for _attempt in range(5):  # a port taken between choosing and binding: choose another
             port = _free_port()
-            proc = subprocess.Popen(
-                runner.command(port), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
+            proc = subprocess.Popen(  # its own session: Ctrl-C at the terminal reaches the host, which ends the run
+                runner.command(port), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True,
+            )  # fmt: skip
             transport = _connect(proc, port)
             if transport is not None:
                 link = Link(wrap(transport) if wrap else transport)
