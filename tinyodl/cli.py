@@ -181,6 +181,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise TinyodlError("give a MODEL to run, --elm ARCH, or --app selftest")
     if is_model and args.app is not None:
         raise TinyodlError("give either a model or --app, not both")
+    if args.cycles and not is_model:
+        raise TinyodlError("--cycles estimates a model's cycles per layer; give a model")
+    if args.cycles and args.sim != "qemu":
+        raise TinyodlError(f"--cycles counts executed blocks with QEMU's execution log; --sim {args.sim} has none")
     model_source = _model_source(args) if is_model else None
     results = []
     for name in names:
@@ -202,6 +206,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 backend="cmsis-nn" if args.kernels == "cmsis-nn" else "tinyodl",
                 cmsis_nn=Path(args.cmsis_nn) if args.cmsis_nn else None,
                 flash=args.optimise,
+                cycles=args.cycles,
             )
             return run_model(model, name, args.inputs, mopts, progress)
 
@@ -226,14 +231,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _print_model_table(results: list[dict[str, Any]]) -> None:
     for r in results:
         table = Table(title=f"{r['model']} on {r['board']} ({r['simulator']} {r['machine']}, {r['image']} image)")
-        for col in ("layer", "op", "kernel", "MACC", "instructions", "instr/MAC"):
-            table.add_column(col, justify="right" if col in ("MACC", "instructions", "instr/MAC") else "left")
+        est = "estimated_cycles" in r
+        cols = ("layer", "op", "kernel", "MACC", "instructions", "instr/MAC") + (("est. cycles", "est. CPI") if est
+                                                                                 else ())  # fmt: skip
+        for col in cols:
+            table.add_column(col, justify="left" if col in ("layer", "op", "kernel") else "right")
         for layer in r["layers"]:
             ipm = layer["instructions_per_mac"]
+            extra = (f"{layer['estimated_cycles']:,}", f"{layer['estimated_cpi']:.2f}") if est else ()
             table.add_row(layer["name"], layer["kind"], layer["kernel"], f"{layer['macc']:,}",
-                          f"{layer['instructions']:,}", "-" if ipm is None else f"{ipm:.2f}")  # fmt: skip
+                          f"{layer['instructions']:,}", "-" if ipm is None else f"{ipm:.2f}", *extra)  # fmt: skip
+        extra = (f"{r['estimated_cycles']:,}", f"{r['estimated_cpi']:.2f}") if est else ()
         table.add_row("total", "", "", f"{r['macc']:,}", f"{r['instructions']:,}",
-                      "-" if r["instructions_per_mac"] is None else f"{r['instructions_per_mac']:.2f}")  # fmt: skip
+                      "-" if r["instructions_per_mac"] is None else f"{r['instructions_per_mac']:.2f}",
+                      *extra)  # fmt: skip
         out_console.print(table)
         match = "yes" if r["outputs_match"] else f"NO, first difference: {r['first_mismatch']}"
         said = {True: "yes", False: "NO", None: "not checked"}
@@ -247,6 +258,15 @@ def _print_model_table(results: list[dict[str, Any]]) -> None:
             f"stack peak {r['stack_peak_bytes']:,} B; estimated {r['latency_ms_estimated']} ms at "
             f"{r['clock_hz'] // 1_000_000} MHz ({r['estimate_model']})"
         )
+        if est:
+            cm = r["cycle_model"]
+            check = cm["block_count_check"]
+            lines.append(
+                f"est. cycles ({cm['core']} model, docs/cycles.md): {r['estimated_cycles']:,}, est. "
+                f"{r['estimated_latency_ms']} ms at {r['clock_hz'] // 1_000_000} MHz, est. CPI {r['estimated_cpi']}; "
+                f"block counts {'agree' if check['ok'] else 'DISAGREE'} with the measured instructions "
+                f"(within {check['tolerance']:g} per layer)"
+            )
         if len(results) == 1:
             lines.append(r["verdict"])
         out_console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
@@ -847,6 +867,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--machine", help="force one of the board's QEMU machines (e.g. the mps2-an386 twin)")
     r.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per run in seconds")
     r.add_argument("--json", action="store_true", help="print the result contract as JSON")
+    r.add_argument("--cycles", action="store_true",
+                   help="estimate cycles per layer with the per-core model (one more QEMU run with its execution "
+                   "log; docs/cycles.md)")  # fmt: skip
     r.add_argument(
         "--optimise",
         choices=("speed", "size", "balanced"),

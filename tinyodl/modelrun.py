@@ -55,6 +55,7 @@ class ModelOptions:
     backend: str = "tinyodl"  # "cmsis-nn": the int8 layers CMSIS-NN covers call it (codegen/cmsisnn.py)
     flash: str = "balanced"  # speed, size or balanced: the flash the optimised variants may take (lower.py)
     cmsis_nn: Path | None = None  # --cmsis-nn DIR; else TINYODL_CMSIS_NN, else .tools/cmsis-nn
+    cycles: bool = False  # estimate cycles per layer with the per-core model (tinyodl/cycles): one more QEMU run
 
     @property
     def kernels(self) -> str:
@@ -180,9 +181,33 @@ def run_model(
     result = _execute(prep, lowered, full, graph, xs, refs, oracles, model_path, run_opts, progress)
     result["generate_seconds"] = round(generate_s, 3)
     result["kernels"] = opts.kernels
+    if opts.cycles:
+        add_cycle_estimate(result, prep, lowered, xs[0], run_opts, progress)
     if cmsis is not None:
         result["cmsis_nn"] = {"path": str(cmsis.path), "version": cmsis.version, "found_by": cmsis.found_by}
     return result
+
+
+def add_cycle_estimate(
+    result: dict[str, Any], prep: Prepared, m: LoweredModel, x: np.ndarray, opts: RunOptions, progress: Progress
+) -> None:
+    """Estimated cycles per layer and whole, from one more inference with QEMU's execution log (docs/cycles.md):
+    `estimated_cycles`, `estimated_latency_ms` and `estimated_cpi` in the result and in every layer, and
+    `cycle_model` with the model's method, sources, assumptions and self-check."""
+    from .cycles.collect import measure_model
+
+    progress(f"{prep.board.name}: estimating cycles (one inference with QEMU's execution log)")
+    t0 = time.monotonic()
+    mc = measure_model(prep.board, prep.placement, prep.elf, len(m.layers), x, opts.timeout_s)
+    for layer, est in zip(result["layers"], mc.layers, strict=True):
+        layer["estimated_cycles"] = round(est.cycles)
+        layer["estimated_cpi"] = round(est.cpi, 3)
+    model = mc.as_dict()
+    model["seconds"] = round(time.monotonic() - t0, 2)
+    result["estimated_cycles"] = model["estimated_cycles"]
+    result["estimated_latency_ms"] = model["estimated_latency_ms"]
+    result["estimated_cpi"] = model["estimated_cpi"]
+    result["cycle_model"] = model
 
 
 def _oracles(path: Path) -> dict[str, Any]:
