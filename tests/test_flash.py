@@ -238,6 +238,21 @@ def test_dropped_byte_recovered(chip: int) -> None:
         assert emu.flash_copy() == _expected(chip, image)
 
 
+def test_connect_completes_a_frame_left_by_an_interrupted_session() -> None:
+    image = _image(600, 9)
+    with bootemu.PtyBootloader(bootemu.BootloaderDevice(_profile(0x415))) as emu:
+        port = serial.serial_for_url(emu.path, baudrate=115200, timeout=1.0)
+        try:  # a write stopped after 10 of 256 data bytes: the device waits for 247 more
+            port.write(b"\x7f" + b"\x31\xce" + _addr(FLASH) + b"\xff" + bytes(10))
+            port.read(3)
+            bl = Bootloader(port, timeout_s=0.3)
+            an3155.connect(bl, 5.0)
+            report = an3155.flash_image(bl, load_board("nucleo-l476rg"), image)
+        finally:
+            port.close()
+        assert report.verified and emu.flash_copy() == _expected(0x415, image)
+
+
 def test_no_bootloader_clear_error() -> None:
     master, slave = os.openpty()
     try:
@@ -299,6 +314,7 @@ def test_cli_flashes_the_selftest_board_image(chip: int, tmp_path: Path, capsys:
     assert flash[: len(binary)] == binary and flash[len(binary) :] == b"\xff" * (len(flash) - len(binary))
     assert out["image_bytes"] <= len(binary) and out["verified"] and out["go"] == "0x08000000"
     assert out["chip_id"] == f"{chip:#05x}" and out["start"] == "0x08000000"
+    assert out["line_seconds"] == round(out["wire_bytes"] * 10 / 115200, 3) and out["wire_bytes"] > 2 * len(binary)
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -317,6 +333,13 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     rc = main(["flash", str(small), "--board", "nucleo-l476rg", "--port", "/nonexistent/tty"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("tinyodl: error: cannot open /nonexistent/tty")
+    master, slave = os.openpty()
+    try:  # a pty has no modem lines
+        rc = main(["flash", str(small), "--board", "nucleo-l476rg", "--port", os.ttyname(slave), "--reset", "dtr"])
+        assert rc == 2 and "cannot drive the DTR line of this port" in capsys.readouterr().err
+    finally:
+        os.close(master)
+        os.close(slave)
     fake = tmp_path / "fw.elf"
     fake.write_bytes(b"not an elf")
     rc = main(["flash", str(fake), "--board", "nucleo-l476rg", "--port", "/nonexistent/tty"])

@@ -133,8 +133,10 @@ def cmd_flash(args: argparse.Namespace) -> int:
             _release_boot0(port, args.reset)
     finally:
         port.close()
+    line_s = report.line_seconds(args.baud, args.parity == "even")
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps({**report.as_dict(), "port": args.port, "baud": args.baud, "parity": args.parity,
+                          "line_seconds": round(line_s, 3)}, indent=2))  # fmt: skip
     else:
         units = f"{len(report.erased)} {report.erase_unit}(s) of {report.erase_unit_bytes:,} B"
         print(f"{board.name}: chip {report.chip_id:#05x}, bootloader v{report.bootloader_version >> 4}."
@@ -143,7 +145,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
               + ("; verified" if report.verified else "; not verified")
               + (f"; started at {report.go:#010x}" if report.go is not None else "")
               + (f"; {report.retries} retries" if report.retries else "")
-              + f" ({report.seconds:.1f} s)")  # fmt: skip
+              + f" ({report.seconds:.1f} s; {report.wire_bytes:,} characters on the line: {line_s:.1f} s at "
+              f"{args.baud} 8{'E' if args.parity == 'even' else 'N'}1)")  # fmt: skip
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -73,6 +73,11 @@ class Bootloader:
     def __init__(self, port: BytePort, timeout_s: float = 1.0) -> None:
         self.port = port
         self.timeout_s = timeout_s
+        self.wire_bytes = 0  # characters sent and received: the line time at a baud rate
+
+    def _write(self, data: bytes) -> None:
+        self.port.write(data)
+        self.wire_bytes += len(data)
 
     def _read_exact(self, n: int, timeout_s: float) -> bytes:
         deadline = time.monotonic() + timeout_s
@@ -80,9 +85,11 @@ class Bootloader:
         while len(out) < n:
             left = deadline - time.monotonic()
             if left <= 0:
+                self.wire_bytes += len(out)
                 raise NoAnswer(f"{len(out)} of {n} bytes")
             self.port.timeout = left
             out += self.port.read(n - len(out))
+        self.wire_bytes += len(out)
         return out
 
     def _ack(self, timeout_s: float | None = None) -> None:
@@ -93,12 +100,12 @@ class Bootloader:
             raise NoAnswer(f"byte {b:#04x} instead of ACK")
 
     def command(self, cmd: int) -> None:
-        self.port.write(bytes([cmd, cmd ^ 0xFF]))
+        self._write(bytes([cmd, cmd ^ 0xFF]))
         self._ack()
 
     def sync(self) -> bool:
         """One 0x7F; True when the device answered (ACK, or NACK when it was already synchronised)."""
-        self.port.write(bytes([SYNC]))
+        self._write(bytes([SYNC]))
         try:
             self._ack()
         except Nack:
@@ -110,7 +117,7 @@ class Bootloader:
     def resync(self, max_bytes: int = 300) -> bool:
         """After a lost byte the device waits for more: feed it 0xFF until it answers, then drain."""
         for _ in range(max_bytes):
-            self.port.write(b"\xff")
+            self._write(b"\xff")
             try:
                 self._read_exact(1, 0.05)
             except NoAnswer:
@@ -119,8 +126,28 @@ class Bootloader:
             return True
         return False
 
+    def flush_frame(self) -> bool:
+        """A device left mid-frame (an interrupted session) may wait for up to ~1 KiB: complete the frame in
+        bursts of 0xFF, drain the NACKs, then make sure no half command pair is left. True when it answered."""
+        for _ in range(5):
+            self._write(b"\xff" * (BLOCK + 2))
+            try:
+                self._read_exact(1, 0.3)
+            except NoAnswer:
+                continue
+            self.drain()
+            self._write(b"\xff")  # completes a half pair (NACK), or starts one ...
+            try:
+                self._read_exact(1, 0.1)
+            except NoAnswer:
+                self._write(b"\xff")  # ... which this completes
+                self._read_exact(1, self.timeout_s)
+            self.drain()
+            return True
+        return False
+
     def drain(self) -> None:
-        time.sleep(0.05)
+        time.sleep(0.1)
         self.port.reset_input_buffer()
 
     def get(self) -> tuple[int, tuple[int, ...]]:
@@ -147,9 +174,9 @@ class Bootloader:
         if not 1 <= length <= BLOCK:
             raise ValueError(f"read length {length}: 1..256")
         self.command(CMD_READ)
-        self.port.write(_address_frame(address))
+        self._write(_address_frame(address))
         self._ack()
-        self.port.write(bytes([length - 1, (length - 1) ^ 0xFF]))
+        self._write(bytes([length - 1, (length - 1) ^ 0xFF]))
         self._ack()
         return self._read_exact(length, self.timeout_s)
 
@@ -157,21 +184,21 @@ class Bootloader:
         if not 1 <= len(data) <= BLOCK or len(data) % 4 or address % 4:
             raise ValueError(f"write of {len(data)} B at {address:#x}: 4..256 B, multiple of 4, aligned")
         self.command(CMD_WRITE)
-        self.port.write(_address_frame(address))
+        self._write(_address_frame(address))
         self._ack()
         frame = bytes([len(data) - 1]) + data
-        self.port.write(frame + bytes([_xor(frame)]))
+        self._write(frame + bytes([_xor(frame)]))
         self._ack()
 
     def extended_erase(self, units: list[int], timeout_s: float) -> None:
         body = (len(units) - 1).to_bytes(2, "big") + b"".join(u.to_bytes(2, "big") for u in units)
         self.command(CMD_EXT_ERASE)
-        self.port.write(body + bytes([_xor(body)]))
+        self._write(body + bytes([_xor(body)]))
         self._ack(timeout_s)
 
     def go(self, address: int) -> None:
         self.command(CMD_GO)
-        self.port.write(_address_frame(address))
+        self._write(_address_frame(address))
         self._ack()
 
 
@@ -337,7 +364,11 @@ class FlashReport:
     verified: bool = False
     go: int | None = None
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    wire_bytes: int = 0  # characters on the line both ways, from the sync on
+
+    def line_seconds(self, baud: int, parity: bool) -> float:
+        """The time those characters take on the line: start + 8 data (+ parity) + stop bits each."""
+        return self.wire_bytes * (11 if parity else 10) / baud
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -357,6 +388,7 @@ class FlashReport:
             "verified": self.verified,
             "go": None if self.go is None else f"{self.go:#010x}",
             "seconds": round(self.seconds, 3),
+            "wire_bytes": self.wire_bytes,
         }
 
 
@@ -371,13 +403,21 @@ def connect(bl: Bootloader, wait_s: float, hint: Callable[[], None] | None = Non
     """0x7F until the bootloader answers; `hint` runs once when the first try goes unanswered."""
     deadline = time.monotonic() + wait_s
     hinted = False
+    tries = 0
     while True:
         if bl.sync():
             bl.drain()
             return
+        tries += 1
         if not hinted and hint is not None:
             hint()
             hinted = True
+        if tries == 3:  # two 0x7F without an answer: not in the bootloader yet, or waiting mid-frame
+            try:
+                if bl.flush_frame():
+                    return
+            except NoAnswer:
+                pass
         if time.monotonic() > deadline:
             raise FlashError(
                 f"no answer from the bootloader after {wait_s:g} s: is BOOT0 high, was the board reset, "
@@ -449,6 +489,7 @@ def flash_image(
             raise FlashError(f"Go {image.start:#010x} was refused ({type(exc).__name__})") from None
         report.go = image.start
     report.seconds = time.monotonic() - t0
+    report.wire_bytes = bl.wire_bytes
     return report
 
 
