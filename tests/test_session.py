@@ -19,7 +19,7 @@ from conftest import ROOT, needs_arm_gcc, needs_qemu, needs_tf
 from tinyodl.datasets.labelled import load_labelled
 from tinyodl.learn.firmware import import_for_learning, learner_firmware
 from tinyodl.learn.run import normalise, quantize_inputs, reference_outputs
-from tinyodl.learn.session import STATE_MAGIC, load_state
+from tinyodl.learn.session import STATE_MAGIC, load_state, parse_label
 from tinyodl.learn.tinyrce import RceParams, Status, TinyRCE
 
 pytestmark = [needs_arm_gcc, needs_qemu, needs_tf, pytest.mark.sim, pytest.mark.slow]
@@ -90,7 +90,7 @@ def test_session_matches_reference_and_resumes_on_another_board(models: dict[str
     assert got == reference_session(models["seed0"], params, 40)
     assert all(r["instructions"]["extract"] > 10_000 and r["ms"]["step"] > 0 for r in whole)
     assert summary["neurons"] == whole[-1]["neurons"] and summary["accuracy"] == round(
-        np.mean([r["pred"] == r["truth"] for r in whole]), 4)  # fmt: skip
+        np.mean([r["pred"] == r["truth"] for r in whole]), 6)  # fmt: skip
     saved = load_state(whole_state)
     assert saved.neurons == summary["neurons"] and saved.header["position"] == 40
     assert saved.header["classes"] == ["Standing", "Running", "Walking", "Badminton"]
@@ -175,23 +175,32 @@ def test_interactive_labels_through_tmux(models: dict[str, Path], tmp_path: Path
         subprocess.run(["tmux", "send-keys", "-t", name, "jumping", "Enter"], check=True)
         _wait_for(name, lambda s: "'jumping' is not a label" in s and _prompt(s) == 0)
         window = 0
-        for answer in ["walk", "3", "", "q"]:  # a name's prefix, a number, skip, end the session
+        for answer in ["walk", "3", ""]:  # a name's prefix, a number, skip
             subprocess.run(["tmux", "send-keys", "-t", name, answer, "Enter"], check=True)
-            if answer != "q":
-                screen = _wait_for(name, lambda s, w=window: (_prompt(s) or -1) > w)
-                window = _prompt(screen) or 0
+            screen = _wait_for(name, lambda s, w=window: (_prompt(s) or -1) > w)
+            window = _prompt(screen) or 0
+        subprocess.run(["tmux", "send-keys", "-t", name, "C-c"], check=True)  # Ctrl-C ends it, saving the state
         _wait_for(name, lambda s: done.exists() and "state saved to" in s)
         assert done.read_text().strip() == "0"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
     rows = windows(log)
     asked = [r for r in rows if r["asked"]]
-    assert [r["label"] for r in asked] == [2, 3, None]  # the quit prompt's window is not logged
+    assert [r["label"] for r in asked] == [2, 3, None]  # the window asked when Ctrl-C came is not logged
     assert all(r["status"] == "UNKNOWN" for r in asked) and not any(r["learned"] for r in rows if not r["asked"])
     end = json.loads(log.read_text().splitlines()[-1])
     assert end["event"] == "end" and end["stopped"] == "ended at the prompt" and end["labels_given"] == 2
     saved = load_state(state)
     assert saved.header["position"] == len(rows) and saved.neurons == rows[-1]["neurons"] == 2
+
+
+def test_label_answers() -> None:
+    classes = ("Standing", "Running", "Walking", "Badminton")
+    assert [parse_label(t, classes) for t in ("2", " walking ", "Bad", "", "q", "QUIT")] == [2, 2, 3, None, "quit",
+                                                                                            "quit"]  # fmt: skip
+    assert parse_label("4", classes) == "4 is not a label: 0..3"
+    assert parse_label("s", classes) == 0 and "not a label" in str(parse_label("wa", ("walk", "wave")))
+    assert parse_label("200", ()) == 200 and "0..254" in str(parse_label("255", ()))
 
 
 def test_bad_input_is_one_line(models: dict[str, Path], tmp_path: Path) -> None:

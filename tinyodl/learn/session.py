@@ -616,7 +616,7 @@ def _summary(records: list[dict[str, Any]], board: str, where: str, data: Labell
         "labels_asked": sum(r["asked"] for r in records),
         "labels_given": sum(r["label"] is not None for r in records),
         "unknown": sum(r["status"] == "UNKNOWN" for r in records),
-        "accuracy": round(sum(r["pred"] == r["truth"] for r in records) / n, 4) if n else None,
+        "accuracy": round(sum(r["pred"] == r["truth"] for r in records) / n, 6) if n else None,
         "neurons": neurons,
         "capacity": params.capacity,
         "learner_ram_bytes": neurons * nb,
