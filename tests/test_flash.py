@@ -340,6 +340,10 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     finally:
         os.close(master)
         os.close(slave)
+    with bootemu.PtyBootloader(bootemu.BootloaderDevice(_profile(0x415))) as emu:  # 8E1 on a pty
+        rc = main(["flash", str(small), "--board", "nucleo-l476rg", "--port", emu.path, "--wait", "1"])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err.endswith("(a pseudo-terminal takes --parity none)") and len(err.splitlines()) == 1
     fake = tmp_path / "fw.elf"
     fake.write_bytes(b"not an elf")
     rc = main(["flash", str(fake), "--board", "nucleo-l476rg", "--port", "/nonexistent/tty"])

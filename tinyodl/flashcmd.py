@@ -6,15 +6,17 @@ import argparse
 import json
 import signal
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import serial
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from .boards import load_board
+from .boards import Board, load_board
 from .errors import TinyodlError
 from .link import an3155, bootemu
 
@@ -69,12 +71,10 @@ def add_emulator_parser(sub: Any) -> None:
 
 
 def _open_port(url: str, baud: int, parity: str) -> Any:
-    import serial
-
     try:
         return serial.serial_for_url(url, baudrate=baud, parity=serial.PARITY_EVEN if parity == "even" else "N",
                                      bytesize=8, stopbits=1, timeout=1.0)  # fmt: skip
-    except (serial.SerialException, ValueError, OSError) as exc:
+    except (serial.SerialException, ValueError, OSError, termios.error) as exc:
         raise an3155.FlashError(f"cannot open {url}: {exc}") from None
 
 
@@ -116,21 +116,11 @@ def cmd_flash(args: argparse.Namespace) -> int:
         raise TinyodlError("--retries must be >= 0")
     port = _open_port(args.port, args.baud, args.parity)
     try:
-        if args.reset != "none":
-            _reset_into_bootloader(port, args.reset)
-        bl = an3155.Bootloader(port)
-
-        def hint() -> None:
-            if args.reset == "none":
-                err_console.print(f"waiting for the bootloader on {args.port}: set BOOT0 high (NUCLEO: a jumper "
-                                  "from BOOT0 to VDD) and press reset")  # fmt: skip
-            else:
-                err_console.print(f"waiting for the bootloader on {args.port} (reset through {args.reset.upper()})")
-
-        an3155.connect(bl, args.wait, hint)
-        report = _flash_with_progress(bl, board, image, args)
-        if args.reset != "none":
-            _release_boot0(port, args.reset)
+        report = _session(port, board, image, args)
+    except (OSError, termios.error, serial.SerialException) as exc:
+        detail = exc.args[-1] if exc.args else exc
+        pty = " (a pseudo-terminal takes --parity none)" if args.parity == "even" else ""
+        raise an3155.FlashError(f"{args.port}: the serial port failed: {detail}{pty}") from None
     finally:
         port.close()
     line_s = report.line_seconds(args.baud, args.parity == "even")
@@ -150,7 +140,28 @@ def cmd_flash(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flash_with_progress(bl: an3155.Bootloader, board: Any, image: an3155.Image, args: argparse.Namespace) -> Any:
+def _session(port: Any, board: Board, image: an3155.Image, args: argparse.Namespace) -> an3155.FlashReport:
+    if args.reset != "none":
+        _reset_into_bootloader(port, args.reset)
+    bl = an3155.Bootloader(port)
+
+    def hint() -> None:
+        if args.reset == "none":
+            err_console.print(f"waiting for the bootloader on {args.port}: set BOOT0 high (NUCLEO: a jumper "
+                              "from BOOT0 to VDD) and press reset")  # fmt: skip
+        else:
+            err_console.print(f"waiting for the bootloader on {args.port} (reset through {args.reset.upper()})")
+
+    an3155.connect(bl, args.wait, hint)
+    report = _flash_with_progress(bl, board, image, args)
+    if args.reset != "none":
+        _release_boot0(port, args.reset)
+    return report
+
+
+def _flash_with_progress(
+    bl: an3155.Bootloader, board: Board, image: an3155.Image, args: argparse.Namespace
+) -> an3155.FlashReport:
     columns = (
         TextColumn("{task.description:<7}"),
         BarColumn(),

@@ -73,6 +73,7 @@ class Bootloader:
     def __init__(self, port: BytePort, timeout_s: float = 1.0) -> None:
         self.port = port
         self.timeout_s = timeout_s
+        port.timeout = 0.02  # set once: each change reconfigures a real port; reads loop to their deadline
         self.wire_bytes = 0  # characters sent and received: the line time at a baud rate
 
     def _write(self, data: bytes) -> None:
@@ -83,11 +84,9 @@ class Bootloader:
         deadline = time.monotonic() + timeout_s
         out = b""
         while len(out) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if time.monotonic() > deadline:
                 self.wire_bytes += len(out)
                 raise NoAnswer(f"{len(out)} of {n} bytes")
-            self.port.timeout = left
             out += self.port.read(n - len(out))
         self.wire_bytes += len(out)
         return out
