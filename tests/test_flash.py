@@ -134,6 +134,22 @@ def test_device_h7_flash_words() -> None:
     assert dev.erased_units == [8]
 
 
+def test_device_protection_commands() -> None:
+    dev = _device(0x415)
+    dev.flash[0:4] = b"\x12\x34\x56\x78"
+    assert dev.feed(b"\x63\x9c" + b"\x00\x03\x03") == bytes([ACK, ACK])  # write-protect page 3, then reset
+    assert dev.feed(b"\x7f") == bytes([ACK])
+    assert dev.feed(b"\x44\xbb" + b"\x00\x00\x00\x03\x03") == bytes([ACK, NACK])  # page 3 is protected
+    assert dev.feed(b"\x31\xce" + _addr(FLASH + 3 * 2048) + _write_frame(b"\x00" * 4)) == bytes([ACK, ACK, NACK])
+    assert dev.feed(b"\x73\x8c") == bytes([ACK, ACK])  # write-unprotect, reset
+    assert dev.feed(b"\x7f" + b"\x44\xbb" + b"\x00\x00\x00\x03\x03") == bytes([ACK, ACK, ACK])
+    assert dev.feed(b"\x82\x7d") == bytes([ACK, ACK])  # readout protection, reset
+    assert dev.feed(b"\x7f" + b"\x11\xee") == bytes([ACK, NACK])  # no reads
+    assert dev.feed(b"\x92\x6d") == bytes([ACK, ACK])  # leaving it mass-erases
+    assert dev.flash[0:4] == b"\xff" * 4
+    assert dev.feed(b"\x7f" + b"\x11\xee" + _addr(FLASH) + b"\x03\xfc") == bytes([ACK] * 4) + b"\xff" * 4
+
+
 # --- the plan -------------------------------------------------------------------------------------------
 
 
@@ -253,6 +269,31 @@ def test_connect_completes_a_frame_left_by_an_interrupted_session() -> None:
         assert report.verified and emu.flash_copy() == _expected(0x415, image)
 
 
+class _Lines:
+    """A port that records its modem-line changes."""
+
+    def __init__(self) -> None:
+        self.changes: list[str] = []
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in ("dtr", "rts"):
+            self.changes.append(f"{name}={int(bool(value))}")
+        object.__setattr__(self, name, value)
+
+
+def test_reset_sequences() -> None:
+    from tinyodl.flashcmd import _release_boot0, _reset_into_bootloader
+
+    port = _Lines()
+    object.__setattr__(port, "changes", [])
+    _reset_into_bootloader(port, "dtr")
+    _release_boot0(port, "dtr")
+    assert port.changes == ["rts=0", "dtr=1", "dtr=0", "rts=1"]  # BOOT0 high, NRST pulse, BOOT0 low at the end
+    port = _Lines()
+    _reset_into_bootloader(port, "rts")
+    assert port.changes == ["dtr=0", "rts=1", "rts=0"]
+
+
 def test_no_bootloader_clear_error() -> None:
     master, slave = os.openpty()
     try:
@@ -352,11 +393,13 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_cli_emulator_and_flash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "flash.bin"
+    before = tmp_path / "before.bin"
+    before.write_bytes(b"\x00" * 0x20000 + b"\x5a" * 100)  # sector 0 programmed, the start of sector 1 too
     fw = tmp_path / "fw.bin"
     data = random.Random(8).randbytes(777)
     fw.write_bytes(data)
-    argv = [sys.executable, "-m", "tinyodl.cli", "bootloader-emulator", "--chip", "0x450", "--image-out", str(out),
-            "--json"]  # fmt: skip
+    argv = [sys.executable, "-m", "tinyodl.cli", "bootloader-emulator", "--chip", "0x450", "--image-in", str(before),
+            "--image-out", str(out), "--json"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -369,4 +412,5 @@ def test_cli_emulator_and_flash(tmp_path: Path, capsys: pytest.CaptureFixture[st
         proc.wait(timeout=10)
     assert proc.returncode == 0
     flash = out.read_bytes()
-    assert len(flash) == 2 * 1024 * 1024 and flash[:777] == data and flash[777:] == b"\xff" * (len(flash) - 777)
+    assert len(flash) == 2 * 1024 * 1024 and flash[:777] == data and flash[777:0x20000] == b"\xff" * (0x20000 - 777)
+    assert flash[0x20000:0x20064] == b"\x5a" * 100 and flash[0x20064:] == b"\xff" * (len(flash) - 0x20064)
