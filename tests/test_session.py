@@ -5,6 +5,7 @@ own features), a session resumed from its state file on another board, the same 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -213,6 +214,7 @@ def test_bad_input_is_one_line(models: dict[str, Path], tmp_path: Path) -> None:
     damaged.write_bytes(bytes(raw))
     foreign = tmp_path / "foreign.state"
     foreign.write_bytes(STATE_MAGIC + b"{}\n")
+    _, silent = os.openpty()  # a serial port where no board answers
     for model, args, message in (
         (models["seed1"], ["--sim", "qemu", "--state", str(state)],
          "the state was learned on the features of model motion0.tflite"),
@@ -220,6 +222,7 @@ def test_bad_input_is_one_line(models: dict[str, Path], tmp_path: Path) -> None:
         (models["seed0"], ["--sim", "qemu", "--state", str(foreign)], "the state file's header is damaged"),
         (models["seed0"], [], "give --port PORT (a board flashed with the learner firmware) or --sim"),
         (models["seed0"], ["--port", str(tmp_path / "no-such-tty")], "cannot open the port"),
+        (models["seed0"], ["--port", os.ttyname(silent), "--timeout", "1"], "no HELLO from /dev/pts/"),
     ):  # fmt: skip
         proc = session(model, "--board", "nucleo-l476rg", *args, "--json", expect=2)
         lines = proc.stderr.strip().splitlines()

@@ -480,7 +480,7 @@ def _cmd_session(args: argparse.Namespace) -> int:
 
     if (args.port is None) == (args.sim is None):
         raise TinyodlError("give --port PORT (a board flashed with the learner firmware) or --sim qemu|renode")
-    load_board(args.board)
+    board = load_board(args.board)
     model, calibration, _ = _model_source(args)
     learn = LearnOptions(
         run=RunOptions(sim=args.sim or "qemu", machine=args.machine, timeout_s=args.timeout), data=args.data,
@@ -490,9 +490,10 @@ def _cmd_session(args: argparse.Namespace) -> int:
         optimise=args.kernels == "optimised", prefix="elm" if args.elm else None,
     )  # fmt: skip
     classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else ()
-    opts = SessionOptions(learn=learn, port=args.port, baud=args.baud, interactive=args.interactive, ask=args.ask,
-                          state=Path(args.state) if args.state else None, log=Path(args.log) if args.log else None,
-                          windows=args.windows, start=args.start, classes=classes)  # fmt: skip
+    opts = SessionOptions(learn=learn, port=args.port, baud=args.baud or board.target.console.baud,
+                          interactive=args.interactive, ask=args.ask, state=Path(args.state) if args.state else None,
+                          log=Path(args.log) if args.log else None, windows=args.windows, start=args.start,
+                          classes=classes)  # fmt: skip
 
     def progress(message: str) -> None:
         err_console.print(f"[dim]{message}[/]")
@@ -962,7 +963,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("model", nargs="?", help="a .tflite or Keras model (the same the firmware was generated from)")
     se.add_argument("--board", required=True, help="board name")
     se.add_argument("--port", help="serial port (or pyserial URL) of a board flashed with the learner firmware")
-    se.add_argument("--baud", type=int, default=115200, help="--port: baud rate (default 115200)")
+    se.add_argument("--baud", type=int, help="--port: baud rate (default: the board file's console, 115200)")
     se.add_argument("--sim", choices=("qemu", "renode"), help="build the learner firmware and run it on a simulator")
     se.add_argument("--machine", help="--sim qemu: force one of the board's QEMU machines")
     se.add_argument("--data", default="watch", help="windows to stream: watch (default), basicmotions, FILE.npz")
@@ -986,7 +987,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--normalize", choices=("std", "none"),
                     help="per-channel scaling (default: std for the built-in sets, none for a file)")  # fmt: skip
     se.add_argument("--kernels", choices=("optimised", "reference"), default="optimised")
-    se.add_argument("--timeout", type=float, default=86400.0, help="--sim: wall-clock limit in seconds (default a day)")
+    se.add_argument("--timeout", type=float, default=86400.0,
+                    help="--sim: wall-clock limit, s (default a day); --port: wait for HELLO up to 30 s")  # fmt: skip
     se.add_argument("--json", action="store_true", help="print the session's summary as JSON")
     _add_elm_options(se)
     se.set_defaults(func=_cmd_session)

@@ -370,7 +370,7 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
         raise TinyodlError("int8 features use the L1 distance (USADA8); --distance l2 needs float32 features")
     if saved is not None:
         assert opts.state is not None
-        check_compatible(saved, opts.state, fw, model_name, classes)
+        check_compatible(saved, opts.state, fw, model_name, classes, None if opts.port else fw.capacity)
         classes = classes or tuple(saved.header["classes"])
     stream = _stream(data)
     if len(stream.y) == 0:
@@ -411,7 +411,7 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
     t0 = time.monotonic()
     try:
         with connect(fw, board_name, opts, progress) as (sess, device), _Interrupts() as interrupts:
-            device.hello = open_session(sess, "learn", HELLO_TIMEOUT_S if opts.port else 60.0)
+            device.hello = _hello(sess, opts)
             drv = LearnDriver(sess)
             info = drv.info()
             _check_firmware(info, fw, device)
@@ -476,6 +476,22 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
     if log_file is not None:
         log_file.close()
     return summary
+
+
+def _hello(sess: Session, opts: SessionOptions) -> Hello:
+    if opts.port is None:
+        return open_session(sess, "learn", 60.0)
+    wait = min(opts.learn.run.timeout_s, HELLO_TIMEOUT_S)
+    try:
+        return open_session(sess, "learn", wait)
+    except RunError as exc:
+        if "no message from the firmware" not in str(exc).splitlines()[0]:
+            raise
+        raise TinyodlError(
+            f"no HELLO from {opts.port} within {wait:g} s: press the board's reset button (every "
+            f"session starts from a reset; BOOT0 low) and check that it runs the learner firmware "
+            f"(tinyodl generate MODEL --learner tinyrce, make, tinyodl flash)"
+        ) from None
 
 
 def _check_firmware(info: Any, fw: LearnerFirmware, device: Device) -> None:
