@@ -137,7 +137,7 @@ setup_venv() {  # setup_venv WANT_TEST
     local venv="$ROOT/.venv" extras="" stamp
     python_ok
     make_venv "$venv"
-    [ "$1" = 1 ] && extras="[test,tf,plot]"
+    [ "$1" = 1 ] && extras="[test,tf,plot,nas]"
     stamp="$venv/.tinyodl-setup-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)${extras:+-test}"
     if [ ! -f "$stamp" ]; then
         say "installing tinyodl${extras} and its pinned dependencies into .venv"

@@ -586,6 +586,58 @@ def _learn_replay(args: argparse.Namespace, names: list[str], model: Path, calib
     return 0 if ok else 1
 
 
+def _cmd_nas(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .nas.run import NasOptions, run_nas
+
+    if args.workers is not None and args.ray is not None:
+        raise TinyodlError("give --workers N (a local Ray) or --ray ADDRESS (a cluster), not both")
+    load_board(args.board)
+    opts = NasOptions(data=args.data, board=args.board, ram_budget=args.ram_budget, flash_budget=args.flash_budget,
+                      latency_ms=args.latency_ms, workers=args.workers, ray_address=args.ray, out=Path(args.output),
+                      resume=args.resume, epochs=args.epochs, final_epochs=args.final_epochs, seed=args.seed,
+                      max_k=args.max_k)  # fmt: skip
+    if args.json:
+        summary = run_nas(opts, lambda _m: None, lambda m: print(m, file=sys.stderr))
+        print(json.dumps(summary, indent=2))
+        return 0 if summary["feasible"] and summary["outputs_match"] else 1
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=None), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("architecture search", total=None)
+        summary = run_nas(opts, lambda m: bar.update(task, description=m), err_console.print)
+    _print_nas(summary)
+    return 0 if summary["feasible"] and summary["outputs_match"] else 1
+
+
+def _print_nas(s: dict[str, Any]) -> None:
+    table = Table(title=f"architecture search: {s['data']} on {s['board']} ({s['backend']}, {s['workers']} worker(s))")
+    for col in ("#", "k", "c", "val. acc.", "RAM B", "flash B", "instructions", "verdict"):
+        table.add_column(col, justify="left" if col == "verdict" else "right")
+    for n, r in enumerate(s["visited"], 1):
+        mark = " <- found" if (r["k"], r["c"]) == (s["found"]["k"], s["found"]["c"]) else ""
+        table.add_row(str(n), str(r["k"]), str(r["c"]), f"{r['score']:.3f}",
+                      f"{r['ram_bytes']:,}" if r["ram_bytes"] is not None else "-",
+                      f"{r['flash_bytes']:,}" if r["flash_bytes"] is not None else "-",
+                      f"{r['instructions']:,}" if r["instructions"] is not None else "-",
+                      ("feasible" if r["feasible"] else r["reason"]) + mark)  # fmt: skip
+    out_console.print(table)
+    fp, f = s["footprint"], s["found"]
+    out_console.print(
+        f"found (k={f['k']}, c={f['c']}), kernels {f['kernels']}: held-out accuracy {s['accuracy_held_out_int8']:.1%} "
+        f"int8 ({s['accuracy_held_out_float']:.1%} float) on {s['test_windows']} windows after {s['final_epochs']} "
+        f"epochs; RAM {fp['ram_bytes']:,} B (arena {fp['arena_bytes']:,} B, stack peak {fp['stack_peak_bytes']:,} B), "
+        f"flash {fp['flash_bytes']:,} B, {fp['instructions']:,} instructions "
+        f"(~{fp['latency_ms_estimated']} ms estimated); {'feasible' if s['feasible'] else s['reason']}"
+    )
+    out_console.print(f"stopped: {s['stop']}; {len(s['evaluated'])} candidates measured "
+                      f"({s['speculative_unused']} ahead of need, {s['resumed']} from the history), "
+                      f"search {s['search_seconds']} s")  # fmt: skip
+    folder = Path(s["files"]["tflite"]).parent
+    out_console.print(f"wrote {folder}/ (best.keras, best_int8.tflite, firmware/, measured.json, history.jsonl, "
+                      f"search.png, summary.json); the same figures: {s['reproduce']}")  # fmt: skip
+
+
 def _print_learn_table(results: list[dict[str, Any]]) -> None:
     for r in results:
         title = (f"TinyRCE on {r['board']} ({r['simulator']} {r['machine']}): {r['data']}, {r['protocol']}, "
@@ -992,6 +1044,25 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--json", action="store_true", help="print the session's summary as JSON")
     _add_elm_options(se)
     se.set_defaults(func=_cmd_session)
+
+    nas = sub.add_parser("nas", help="search a small CNN for a board: Occam's-razor search, feasibility from the "
+                         "compiled firmware's footprint, candidates as Ray tasks (docs/nas.md)")  # fmt: skip
+    nas.add_argument("--data", default="watch", help="watch (default), basicmotions, or FILE.npz (docs/learn.md)")
+    nas.add_argument("--board", required=True, help="board name")
+    nas.add_argument("--ram-budget", type=int, help="bytes of RAM the firmware may use (static RAM with the arena "
+                     "and the stack; default: what links)")  # fmt: skip
+    nas.add_argument("--flash-budget", type=int, help="bytes of flash the firmware may use (default: what links)")
+    nas.add_argument("--latency-ms", type=float, help="bound on the estimated latency per inference (ms)")
+    nas.add_argument("--workers", type=int, help="candidates evaluated at once on a local Ray (default 1)")
+    nas.add_argument("--ray", metavar="ADDRESS", help="join this Ray cluster instead of starting a local one")
+    nas.add_argument("-o", "--output", default="nas-out", help="output folder (default nas-out)")
+    nas.add_argument("--resume", action="store_true", help="continue the search whose history is in the folder")
+    nas.add_argument("--epochs", type=int, default=3, help="training epochs per candidate (default 3)")
+    nas.add_argument("--final-epochs", type=int, default=30, help="training epochs of the found model (default 30)")
+    nas.add_argument("--seed", type=int, default=0, help="seed of the splits and the training (default 0)")
+    nas.add_argument("--max-k", type=int, default=32, help="largest first-layer kernel count tried (default 32)")
+    nas.add_argument("--json", action="store_true", help="print the summary as JSON")
+    nas.set_defaults(func=_cmd_nas)
 
     rs = sub.add_parser(
         "renode-script",
