@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -292,6 +294,33 @@ def test_reset_sequences() -> None:
     port = _Lines()
     _reset_into_bootloader(port, "rts")
     assert port.changes == ["dtr=0", "rts=1", "rts=0"]
+
+
+def test_a_talking_application_is_no_bootloader() -> None:
+    master, slave = os.openpty()
+    stop = threading.Event()
+
+    def talk() -> None:  # an application's output, 'y' (0x79, ACK) and 0x1F (NACK) included, never pausing
+        os.set_blocking(master, False)
+        while not stop.is_set():
+            if select.select([], [master], [], 0.05)[1]:
+                try:
+                    os.write(master, b"ready\x1f\n" * 64)
+                except BlockingIOError:
+                    pass
+
+    thread = threading.Thread(target=talk, daemon=True)
+    thread.start()
+    try:
+        port = serial.serial_for_url(os.ttyname(slave), baudrate=115200)
+        with pytest.raises(FlashError, match="no answer from the bootloader"):
+            an3155.connect(Bootloader(port, timeout_s=0.1), 1.0)
+        port.close()
+    finally:
+        stop.set()
+        thread.join()
+        os.close(master)
+        os.close(slave)
 
 
 def test_no_bootloader_clear_error() -> None:

@@ -104,14 +104,15 @@ class Bootloader:
 
     def sync(self) -> bool:
         """One 0x7F; True when the device answered (ACK, or NACK when it was already synchronised)."""
+        self.port.reset_input_buffer()  # what came before (an application's output) is no answer
         self._write(bytes([SYNC]))
         try:
             self._ack()
         except Nack:
-            return True
+            pass
         except NoAnswer:
             return False
-        return True
+        return not self.port.read(1)  # a bootloader answers one byte; a talking application goes on
 
     def resync(self, max_bytes: int = 300) -> bool:
         """After a lost byte the device waits for more: feed it 0xFF until it answers, then drain."""
@@ -129,20 +130,23 @@ class Bootloader:
         """A device left mid-frame (an interrupted session) may wait for up to ~1 KiB: complete the frame in
         bursts of 0xFF, drain the NACKs, then make sure no half command pair is left. True when it answered."""
         for _ in range(5):
+            self.port.reset_input_buffer()
             self._write(b"\xff" * (BLOCK + 2))
             try:
-                self._read_exact(1, 0.3)
+                answer = self._read_exact(1, 0.3)
             except NoAnswer:
                 continue
             self.drain()
+            if answer[0] not in (ACK, NACK):
+                return False  # not a bootloader: an application talking
             self._write(b"\xff")  # completes a half pair (NACK), or starts one ...
             try:
-                self._read_exact(1, 0.1)
+                answer = self._read_exact(1, 0.1)
             except NoAnswer:
                 self._write(b"\xff")  # ... which this completes
-                self._read_exact(1, self.timeout_s)
+                answer = self._read_exact(1, self.timeout_s)
             self.drain()
-            return True
+            return answer[0] == NACK
         return False
 
     def drain(self) -> None:
