@@ -387,6 +387,20 @@ def test_cli_flashes_the_selftest_board_image(chip: int, tmp_path: Path, capsys:
     assert out["line_seconds"] == round(out["wire_bytes"] * 10 / 115200, 3) and out["wire_bytes"] > 2 * len(binary)
 
 
+@needs_arm_gcc
+def test_cli_refuses_a_twin_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tinyodl.apps import APPS
+    from tinyodl.toolchain.project import build_project, write_project
+
+    board = load_board("nucleo-h743zi")  # its QEMU machine runs a twin: the self-test linked at 0x00000000
+    entry = board.qemu[0]
+    assert entry.twin is not None
+    elf = build_project(write_project(board, entry.twin, APPS["selftest"], tmp_path / "twin", entry.machine))
+    rc = main(["flash", str(elf), "--board", board.name, "--port", "/nonexistent/tty"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "at 0x00000000-" in err and "lie outside the flash (0x08000000-0x081fffff)" in err
+
+
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(b"\0" * (2 * 1024 * 1024 + 4))
