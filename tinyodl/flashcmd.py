@@ -35,18 +35,20 @@ def add_flash_parser(sub: Any) -> None:
     f.add_argument("firmware", help="the image: an .elf (its loadable segments) or a raw .bin")
     f.add_argument("--board", required=True, help="board name: its chip ID is checked before anything is erased")
     f.add_argument("--port", required=True, help="serial port or pyserial URL (/dev/ttyACM0, a pty path)")
-    f.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
+    f.add_argument("--baud", type=int, default=115200, metavar="RATE", help="baud rate (default 115200)")
     f.add_argument("--parity", choices=("even", "none"), default="even",
                    help="even on real boards (AN3155: 8E1); none for a pty (the emulator)")  # fmt: skip
-    f.add_argument("--address", type=_int, help=".bin: where it goes (default: the start of flash)")
+    f.add_argument("--address", type=_int, metavar="ADDR", help=".bin: where it goes (default: the start of flash)")
     f.add_argument("--no-verify", action="store_true", help="skip the read-back")
     f.add_argument("--go", action="store_true", help="start the image when done (Go to its vector table)")
     f.add_argument("--reset", choices=("none", "dtr", "rts"), default="none",
                    help="a USB-UART adapter wired to the board: this line drives NRST, the other BOOT0 "
                    "(default none: set BOOT0 and press reset by hand)")  # fmt: skip
-    f.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the bootloader (default 30)")
-    f.add_argument("--retries", type=int, default=3, help="attempts after a NACKed block (default 3)")
-    f.add_argument("--json", action="store_true")
+    f.add_argument(
+        "--wait", type=float, default=30.0, metavar="S", help="seconds to wait for the bootloader (default 30)"
+    )
+    f.add_argument("--retries", type=int, default=3, metavar="N", help="attempts after a NACKed block (default 3)")
+    f.add_argument("--json", action="store_true", help="print the report as JSON (progress bars off)")
     f.set_defaults(func=cmd_flash)
 
 
@@ -55,14 +57,18 @@ def add_emulator_parser(sub: Any) -> None:
         "bootloader-emulator",
         help="an STM32 serial bootloader on a pseudo-terminal: try `tinyodl flash` without a board",
     )
-    e.add_argument("--chip", type=_int, default=0x415, help="bootloader chip ID: 0x415 (L476) or 0x450 (H743)")
-    e.add_argument("--image-in", help="start from this flash content (raw, from the start of flash)")
-    e.add_argument("--image-out", help="write the flash content here after each Go and on exit")
-    e.add_argument("--nack-at", type=_int, help="fault: NACK the writes that cover this address")
-    e.add_argument("--nack-times", type=int, default=0, help="how many NACKs (default 0: every time)")
-    e.add_argument("--drop-at", type=_int, help="fault: lose this address's data byte of a write, once")
-    e.add_argument("--corrupt-at", type=_int, help="fault: flip a bit of this address in read answers")
-    e.add_argument("--corrupt-times", type=int, default=0, help="how many corrupt reads (default 0: every time)")
+    e.add_argument(
+        "--chip", type=_int, default=0x415, metavar="ID", help="bootloader chip ID: 0x415 (L476) or 0x450 (H743)"
+    )
+    e.add_argument("--image-in", metavar="FILE", help="start from this flash content (raw, from the start of flash)")
+    e.add_argument("--image-out", metavar="FILE", help="write the flash content here after each Go and on exit")
+    e.add_argument("--nack-at", type=_int, metavar="ADDR", help="fault: NACK the writes that cover this address")
+    e.add_argument("--nack-times", type=int, default=0, metavar="N", help="how many NACKs (default 0: every time)")
+    e.add_argument("--drop-at", type=_int, metavar="ADDR", help="fault: lose this address's data byte of a write, once")
+    e.add_argument("--corrupt-at", type=_int, metavar="ADDR", help="fault: flip a bit of this address in read answers")
+    e.add_argument(
+        "--corrupt-times", type=int, default=0, metavar="N", help="how many corrupt reads (default 0: every time)"
+    )
     e.add_argument("--json", action="store_true", help="print the pty and chip as JSON (one line)")
     e.set_defaults(func=cmd_emulator)
 
@@ -220,7 +226,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         print(emu.path, flush=True)
         err_console.print(f"{profile.name} bootloader (chip {profile.chip_id:#05x}, protocol v3.1) on {emu.path}; "
                           f"flash it with: tinyodl flash FIRMWARE --board {board.name} --port {emu.path} "
-                          "--parity none   (Ctrl-C stops)")  # fmt: skip
+                          "--parity none   (Ctrl-C stops)", soft_wrap=True)  # fmt: skip
     shown = 0
     with emu:
         try:
