@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -204,6 +205,24 @@ def test_flash_into_bank2_keeps_the_rest() -> None:
         assert emu.device.erased_units == [256, 257]
         flash = emu.flash_copy()
         assert flash[:3000] == old and flash[0x80400 : 0x80400 + 2500] == image.chunks[0][1]
+
+
+def test_paced_line_takes_the_line_time() -> None:
+    image = _image(3000, 10)
+    device = bootemu.BootloaderDevice(_profile(0x415))
+    with bootemu.PtyBootloader(device, line_baud=115200) as emu:
+        port = serial.serial_for_url(emu.path, baudrate=115200)
+        try:
+            bl = Bootloader(port)
+            an3155.connect(bl, 2.0)
+            t0 = time.monotonic()
+            report = an3155.flash_image(bl, load_board("nucleo-l476rg"), image)
+            elapsed = time.monotonic() - t0
+        finally:
+            port.close()
+    # about 6,500 characters both ways: 0.56 s at 10 bits each; the host's own time comes on top
+    line_s = report.line_seconds(115200, parity=False)
+    assert 0.5 < line_s < 0.65 and line_s * 0.9 < elapsed < line_s + 3.0
 
 
 def test_wrong_chip_refused_before_any_erase() -> None:

@@ -69,6 +69,8 @@ def add_emulator_parser(sub: Any) -> None:
     e.add_argument(
         "--corrupt-times", type=int, default=0, metavar="N", help="how many corrupt reads (default 0: every time)"
     )
+    e.add_argument("--line-baud", type=int, metavar="RATE",
+                   help="answer at the pace of a serial line at RATE (8N1); default: as fast as the pty")  # fmt: skip
     e.add_argument("--json", action="store_true", help="print the pty and chip as JSON (one line)")
     e.set_defaults(func=cmd_emulator)
 
@@ -210,7 +212,9 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     )
     device = bootemu.BootloaderDevice(profile, faults, start)
     out = Path(args.image_out) if args.image_out else None
-    emu = bootemu.PtyBootloader(device)
+    if args.line_baud is not None and args.line_baud < 300:
+        raise TinyodlError(f"--line-baud {args.line_baud}: at least 300")
+    emu = bootemu.PtyBootloader(device, args.line_baud)
 
     def save(_address: int = 0) -> None:
         if out is not None:

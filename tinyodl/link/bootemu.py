@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import select
 import threading
+import time
 import tty
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -470,10 +471,16 @@ def _ranges(units: list[int]) -> str:
 
 
 class PtyBootloader:
-    """A `BootloaderDevice` behind a pty: clients open `path` as a serial port (8N1, any baud rate)."""
+    """A `BootloaderDevice` behind a pty: clients open `path` as a serial port (8N1, any baud rate).
 
-    def __init__(self, device: BootloaderDevice) -> None:
+    With `line_baud`, answers take the time the characters both ways would take on a serial line at that
+    rate (10 bits each), so that a client sees a real line's pace; a pty alone is as fast as memory.
+    """
+
+    def __init__(self, device: BootloaderDevice, line_baud: int | None = None) -> None:
         self.device = device
+        self._char_s = 0.0 if line_baud is None else 10.0 / line_baud
+        self._line_free = 0.0  # when the emulated line is idle again (time.monotonic)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.path = os.ttyname(self._slave)
@@ -502,6 +509,11 @@ class PtyBootloader:
                 return
             with self._lock:
                 out = self.device.feed(data)
+            if self._char_s:
+                now = time.monotonic()
+                self._line_free = max(now, self._line_free) + (len(data) + len(out)) * self._char_s
+                if out:
+                    time.sleep(max(0.0, self._line_free - now))
             if out:
                 os.write(self._master, out)
 
