@@ -108,6 +108,7 @@ setup_test_tools() {
     ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1 || missing+=(libclang-rt-dev)
     have stm32flash || missing+=(stm32flash)
     have tmux || missing+=(tmux)  # tinyodl session's interactive test drives a terminal with send-keys
+    have chromium || missing+=(chromium)  # the HTML report's render test (headless)
     if [ "${#missing[@]}" -gt 0 ]; then
         if is_root; then apt_install "${missing[@]}"; else say "optional test tools missing: ${missing[*]}"; fi
     fi

@@ -852,6 +852,34 @@ def _bench_models(args: argparse.Namespace) -> int:
     return 0 if result["all_passed"] else 1
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import ReportOptions, run_report, write_outputs
+
+    boards = board_names() if args.board == "all" else [b.strip() for b in args.board.split(",") if b.strip()]
+    for name in boards:
+        load_board(name)
+    opts = ReportOptions(boards=tuple(boards), sim=args.sim, int8=Path(args.int8), f32=Path(args.f32),
+                         quick=args.quick, use_cache=not args.no_cache,
+                         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+                         cmsis_nn=Path(args.cmsis_nn) if args.cmsis_nn else None)  # fmt: skip
+    if args.json:
+        result = run_report(opts)
+    else:
+        with err_console.status("report: starting") as status:
+            result = run_report(opts, status.update)
+    html, markdown = (Path(args.html) if args.html else None), (Path(args.markdown) if args.markdown else None)
+    written = write_outputs(result, html, markdown)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        from .report.render import print_report
+
+        print_report(result, out_console)
+    for path in written:
+        err_console.print(f"wrote {path}")
+    return 0 if result["all_match_reference"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyodl", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--version", action="version", version=f"tinyodl {__version__}")
@@ -1063,6 +1091,21 @@ def build_parser() -> argparse.ArgumentParser:
     nas.add_argument("--max-k", type=int, default=32, help="largest first-layer kernel count tried (default 32)")
     nas.add_argument("--json", action="store_true", help="print the summary as JSON")
     nas.set_defaults(func=_cmd_nas)
+
+    rp = sub.add_parser("report", help="the deployability table beside the seed's, learning quality; HTML, Markdown")
+    rp.add_argument("--board", default="nucleo-l476rg,nucleo-h743zi", help="boards (comma-separated or 'all'; "
+                    "default: both)")  # fmt: skip
+    rp.add_argument("--sim", default="qemu", choices=("qemu", "renode"), help="simulator: qemu (default) or renode")
+    rp.add_argument("--int8", default="examples/har/out/har_int8.tflite", help="the trained int8 HAR model")
+    rp.add_argument("--f32", default="examples/har/out/har_f32.tflite", help="the trained float32 HAR model")
+    rp.add_argument("--html", help="write the report as one self-contained HTML file")
+    rp.add_argument("--markdown", help="write the README's tables as Markdown to this file")
+    rp.add_argument("--json", action="store_true", help="print every figure as JSON")
+    rp.add_argument("--quick", action="store_true", help="a small configuration: few windows per user (CI)")
+    rp.add_argument("--no-cache", action="store_true", help="measure everything again")
+    rp.add_argument("--cache-dir", help="where measurements are cached (default: beside the build directory)")
+    rp.add_argument("--cmsis-nn", help="CMSIS-NN source tree for the per-layer comparison (default: as run finds it)")
+    rp.set_defaults(func=_cmd_report)
 
     rs = sub.add_parser(
         "renode-script",

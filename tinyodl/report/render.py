@@ -1,0 +1,185 @@
+"""The report as a terminal table (rich) and as the README's Markdown: the deployability table, ours beside
+the seed's figures with the ratio, then learning quality."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import seed
+
+BOARD_SHORT = {"nucleo-l476rg": "L4", "nucleo-h743zi": "H7"}
+
+
+def _short(board: str) -> str:
+    return BOARD_SHORT.get(board, board)
+
+
+def _macc(v: float) -> str:
+    if v >= 1e9:
+        return f"{v / 1e9:.3g} G"
+    if v >= 1e6:
+        return f"{v / 1e6:.3f} M"
+    return f"{v / 1e3:.1f} k"
+
+
+def _ms(v: float) -> str:
+    if v >= 1000:
+        return f"{v / 1000:,.2f} s"
+    return f"{v:.3g} ms" if v < 10 else f"{v:,.1f} ms"
+
+
+def _x(r: float | None) -> str:
+    if r is None:
+        return ""
+    return f"{r:.2g}x" if r < 0.1 else f"{r:.2f}x"
+
+
+def _with_seed(ours: str, theirs: str | None, ratio: float | None) -> str:
+    if theirs is None:
+        return ours
+    return f"{ours} (seed {theirs}{', ' + _x(ratio) if ratio is not None else ''})"
+
+
+def grouped(result: dict[str, Any]) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+    """(row key, board -> row) in the table's order."""
+    order: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in result["deployability"]:
+        order.setdefault(r["row"], {})[r["board"]] = r
+    return list(order.items())
+
+
+def _both(rows: dict[str, dict[str, Any]], fn: Any) -> str:
+    values = [fn(r) for r in rows.values()]
+    return values[0] if len(set(values)) == 1 else " / ".join(values)
+
+
+def _seed_ms(r: dict[str, Any]) -> str | None:
+    s = r["seed"]
+    if s["latency_ms"] is None:
+        return None
+    ps = s["per_sample"]
+    if not ps["derived"]:
+        return _ms(s["latency_ms"])
+    return f"{_ms(s['latency_ms'])} / {ps['samples_per_training']:,} = {_ms(ps['latency_ms'][r['board']])}"
+
+
+def _seed_macc(r: dict[str, Any]) -> str:
+    ps = r["seed"]["per_sample"]
+    if not ps["derived"]:
+        return _macc(r["seed"]["macc"])
+    return f"{_macc(r['seed']['macc'])} / {ps['samples_per_training']:,} = {_macc(ps['macc'])}"
+
+
+def cells(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The table's cells of one configuration over the boards."""
+    first = next(iter(rows.values()))
+    out = {
+        "configuration": first["label"],
+        "per": first["unit"],
+        "MACC": _with_seed(_macc(first["macc"]), _seed_macc(first), first["ratio"]["macc"]),
+        "flash KiB": _with_seed(_both(rows, lambda r: f"{r['flash_bytes'] / 1024:.2f}"),
+                                None if first["seed"]["flash_kib"] is None else f"{first['seed']['flash_kib']}",
+                                first["ratio"]["flash"]),
+        "RAM KiB": _with_seed(_both(rows, lambda r: f"{r['ram_bytes'] / 1024:.2f}"),
+                              None if first["seed"]["ram_kib"] is None else f"{first['seed']['ram_kib']}",
+                              first["ratio"]["ram"]),
+        "instructions": " / ".join(f"{r['instructions']:,.0f}" for r in rows.values()),
+    }  # fmt: skip
+    for board, r in rows.items():
+        mhz = r["clock_hz"] // 1_000_000
+        out[f"{_short(board)} @ {mhz} MHz"] = _with_seed(
+            _ms(r["latency_ms_estimated"]), _seed_ms(r), r["ratio"]["latency"]
+        )
+    out["accuracy"] = "-" if first["accuracy"] is None else f"{first['accuracy']:.1%}"
+    return out
+
+
+def estimate_note(result: dict[str, Any]) -> str:
+    labels = sorted({r["estimate"] for r in result["deployability"]})
+    return "; ".join(labels)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    groups = grouped(result)
+    table = [cells(rows) for _, rows in groups]
+    boards = list(dict.fromkeys(r["board"] for r in result["deployability"]))
+    head = list(table[0])
+    head = [h if "MHz" not in h else f"latency {h} (estimated)" for h in head]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|"]
+    for c in table:
+        lines.append("| " + " | ".join(v.replace("|", "/") for v in c.values()) + " |")
+    lines += [
+        "",
+        f"Ours: {result['configuration']} configuration, {result['simulator']} {result['simulator_version']}, "
+        f"boards {', '.join(boards)}; instructions exact, listed per board; latency {estimate_note(result)}; "
+        "RAM = static data and bss (arena, learner pool and link buffers included) + the measured stack peak; "
+        "flash and RAM per board when they differ. The seed's figures in parentheses with the ratio ours / seed; "
+        "its learning columns are a whole training (MACC x F x E), shown divided by F x E, i.e. per learned "
+        f"sample. Seed: {seed.SOURCE}.",
+    ]
+    lines += ["", *learning_markdown(result)]
+    return "\n".join(lines) + "\n"
+
+
+def learning_markdown(result: dict[str, Any]) -> list[str]:
+    lines = ["| board | extractor | protocol | TinyRCE | + fallback | trivial | kNN-1 | back-prop | pretrained |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in result["learning"]:
+        b = r["baselines"]
+
+        def pct(v: float | None) -> str:
+            return "-" if v is None else f"{v:.1%}"
+
+        lines.append(f"| {_short(r['board'])} | {r['extractor']} | {r['protocol']} | {pct(r['accuracy'])} | "
+                     f"{pct(r.get('fallback_accuracy'))} | {pct(b['trivial']['accuracy'])} | "
+                     f"{pct(b['knn']['accuracy'])} | {pct(b['backprop']['accuracy'])} | "
+                     f"{pct(r.get('pretrained_accuracy'))} |")  # fmt: skip
+    lines.append("")
+    lines.append("| board | latent replay, after experience | " + " | ".join(
+        str(e["experience"]) for e in result["replay"][0]["experiences"]) + " | joint (upper bound) |")  # fmt: skip
+    lines.append("|---|---|" + "---:|" * (len(result["replay"][0]["experiences"]) + 1))
+    for r in result["replay"]:
+        exps = r["experiences"]
+        lines.append(f"| {_short(r['board'])} | with replay | " + " | ".join(f"{e['accuracy']:.1%}" for e in exps)
+                     + f" | {r['joint_accuracy']:.1%} |")  # fmt: skip
+        lines.append(f"| {_short(r['board'])} | without replay | "
+                     + " | ".join(f"{e['no_replay_accuracy']:.1%}" for e in exps) + " | |")  # fmt: skip
+    return lines
+
+
+def print_report(result: dict[str, Any], console: Console) -> None:
+    groups = grouped(result)
+    table = Table(title=f"deployability ({result['configuration']}): ours (seed, ratio ours / seed)")
+    names = list(cells(groups[0][1]))
+    for n in names:
+        if n == "per":
+            continue
+        table.add_column(n, justify="left" if n == "configuration" else "right", overflow="fold")
+    for _, rows in groups:
+        c = cells(rows)
+        c.pop("per")
+        table.add_row(*c.values())
+    console.print(table)
+    lt = Table(title="learning quality: accuracy on the held-out users")
+    for col in ("board", "extractor", "protocol", "TinyRCE", "+ fallback", "trivial", "kNN-1", "back-prop",
+                "pretrained"):  # fmt: skip
+        lt.add_column(col, justify="left" if col in ("board", "extractor", "protocol") else "right")
+    for r in result["learning"]:
+        b = r["baselines"]
+        pct = [r["accuracy"], r.get("fallback_accuracy"), b["trivial"]["accuracy"], b["knn"]["accuracy"],
+               b["backprop"]["accuracy"], r.get("pretrained_accuracy")]  # fmt: skip
+        lt.add_row(_short(r["board"]), r["extractor"], r["protocol"], *["-" if v is None else f"{v:.1%}" for v in pct])
+    console.print(lt)
+    for r in result["replay"]:
+        per = ", ".join(f"{a:.0%}" for a in r["accuracy_per_experience"])
+        nr = ", ".join(f"{e['no_replay_accuracy']:.0%}" for e in r["experiences"])
+        console.print(f"latent replay on {r['board']}: with replay {per}; without {nr}; joint training "
+                      f"{r['joint_accuracy']:.1%}")  # fmt: skip
+    hits = sum(result["cached"].values())
+    console.print(
+        f"instructions exact ({result['simulator']} {result['simulator_version']}); latency {estimate_note(result)}; "
+        f"{hits} of {len(result['cached'])} measurements from the cache; seed: {seed.SOURCE}"
+    )
