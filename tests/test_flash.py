@@ -359,7 +359,9 @@ def test_no_bootloader_clear_error() -> None:
 
 @needs_stm32flash
 @pytest.mark.parametrize("chip", [0x415, 0x450])
-def test_stm32flash_and_tinyodl_give_identical_flash(chip: int, tmp_path: Path) -> None:
+def test_stm32flash_and_tinyodl_give_identical_flash(
+    chip: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = random.Random(chip).randbytes(5003)  # not a multiple of 4, 8, 32 or 256
     fw = tmp_path / "fw.bin"
     fw.write_bytes(data)
@@ -375,6 +377,8 @@ def test_stm32flash_and_tinyodl_give_identical_flash(chip: int, tmp_path: Path) 
         rc = main(["flash", str(fw), "--board", BOARDS[chip], "--port", emu.path, "--parity", "none", "--go"])
         assert rc == 0
         assert emu.flash_copy() == by_stm32flash
+    out = capsys.readouterr().out
+    assert f"{BOARDS[chip]}: chip {chip:#05x}, bootloader v3.1;" in out and "verified; started at 0x08000000" in out
 
 
 # --- the command line -----------------------------------------------------------------------------------
