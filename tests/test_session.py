@@ -221,6 +221,7 @@ def test_bad_input_is_one_line(models: dict[str, Path], tmp_path: Path) -> None:
         (models["seed0"], ["--sim", "qemu", "--state", str(damaged)], "the state file is damaged"),
         (models["seed0"], ["--sim", "qemu", "--state", str(foreign)], "the state file's header is damaged"),
         (models["seed0"], [], "give --port PORT (a board flashed with the learner firmware) or --sim"),
+        (models["seed0"], ["--sim", "qemu", "--user", "7"], "--user 7: basicmotions has users 0, 1"),
         (models["seed0"], ["--port", str(tmp_path / "no-such-tty")], "cannot open the port"),
         (models["seed0"], ["--port", os.ttyname(silent), "--timeout", "1"], "no HELLO from /dev/pts/"),
     ):  # fmt: skip

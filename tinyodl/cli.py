@@ -493,7 +493,7 @@ def _cmd_session(args: argparse.Namespace) -> int:
     opts = SessionOptions(learn=learn, port=args.port, baud=args.baud or board.target.console.baud,
                           interactive=args.interactive, ask=args.ask, state=Path(args.state) if args.state else None,
                           log=Path(args.log) if args.log else None, windows=args.windows, start=args.start,
-                          classes=classes)  # fmt: skip
+                          user=args.user, classes=classes)  # fmt: skip
 
     def progress(message: str) -> None:
         err_console.print(f"[dim]{message}[/]")
@@ -1052,6 +1052,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which predictions ask for a label: UNKNOWN (default), UNCERTAIN too, or all")  # fmt: skip
     se.add_argument("--state", help="learner state file: loaded if it exists, saved at the end and on Ctrl-C")
     se.add_argument("--log", help="append the session log (JSON lines) to this file")
+    se.add_argument("--user", type=int, help="stream this user's windows only (default: each learned user in turn)")
     se.add_argument("--windows", type=int, help="stream at most this many windows (default: the rest)")
     se.add_argument("--start", type=int, help="start at this window of the stream (default: where --state left off)")
     se.add_argument("--classes", help="class names, comma-separated (default: the data set's)")

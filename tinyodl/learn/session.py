@@ -59,6 +59,7 @@ class SessionOptions:
     state: Path | None = None
     log: Path | None = None
     windows: int | None = None  # windows this session streams (default: the rest of the stream)
+    user: int | None = None  # stream this user's windows only (default: every learned user's, in turn)
     start: int | None = None  # position in the stream to start at (default: where the state left off, or 0)
     classes: tuple[str, ...] = ()  # class names overriding the data set's
 
@@ -344,9 +345,14 @@ class _Interrupts:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _stream(data: Labelled) -> Labelled:
-    """The windows a session streams: the learned users' recordings, in order."""
-    return data.learning
+def _stream(data: Labelled, user: int | None) -> Labelled:
+    """The windows a session streams: the learned users' recordings in order, or one user's."""
+    if user is None:
+        return data.learning
+    users = sorted(set(data.subject.tolist()))
+    if user not in users:
+        raise TinyodlError(f"--user {user}: {data.name} has users {', '.join(map(str, users))}")
+    return data.select(data.subject == user)
 
 
 def run_session(model_path: Path, board_name: str, opts: SessionOptions, progress: Progress = quiet,
@@ -372,11 +378,13 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
         assert opts.state is not None
         check_compatible(saved, opts.state, fw, model_name, classes, None if opts.port else fw.capacity)
         classes = classes or tuple(saved.header["classes"])
-    stream = _stream(data)
+    stream = _stream(data, opts.user)
     if len(stream.y) == 0:
         raise TinyodlError(f"--data {lo.data}: no windows of the learned users to stream")
     resume_at = (
-        int(saved.header.get("position", 0)) if saved is not None and saved.header.get("data") == data.name else 0
+        int(saved.header.get("position", 0))
+        if saved is not None and (saved.header.get("data"), saved.header.get("user")) == (data.name, opts.user)
+        else 0
     )
     start = opts.start if opts.start is not None else resume_at
     if start > len(stream.y):
@@ -429,7 +437,7 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
                 labeller = _prompting_labeller(classes, view, interrupts, console, prompt)
             log({"event": "start", "time": _now(), "board": board_name, "target": device.where,
                  "simulated": device.simulated, "model": model_name, "model_hash": model_hash(fw),
-                 "features": fw.features, "dtype": fw.dtype, "data": data.name, "normalisation": how,
+                 "features": fw.features, "dtype": fw.dtype, "data": data.name, "user": opts.user, "normalisation": how,
                  "classes": list(classes), "params": params_dict(params), "capacity": info.pool,
                  "neuron_bytes": nb, "start": start, "end": end, "resumed": saved is not None,
                  "neurons": saved.neurons if saved is not None else 0, "ask": opts.ask,
@@ -450,6 +458,8 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
                     view.summary = _summary_line(records, len(range(start, end)), classes)
                     if live is not None:
                         live.update(view.render())
+            if console is not None:  # the live view is erased while the prompt asks and at its end: the last
+                console.print(view.render())  # state of it stays on the screen
             neurons = records[-1]["neurons"] if records else (saved.neurons if saved is not None else 0)
             blob = drv.export_state(drv.state_size(fw.features, fw.int8, neurons))
             state_ok = drv.check() == 0
@@ -463,11 +473,12 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
     position = start + len(records)
     summary = _summary(records, board_name, device.where, data, model_name, fw, params, start, position,
                        stopped, state_ok, time.monotonic() - t0, saved)  # fmt: skip
+    summary["user"] = opts.user
     if opts.state is not None:
         header = {"format": 1, "tinyodl_version": __version__, "saved": _now(), "model": model_name,
                   "model_hash": model_hash(fw), "feature_tensor": fw.feature_tensor, "features": fw.features,
                   "dtype": fw.dtype, "classes": list(classes), "params": params_dict(params), "data": data.name,
-                  "position": position, "board": board_name,
+                  "user": opts.user, "position": position, "board": board_name,
                   "windows": int((saved.header.get("windows", 0) if saved else 0) + len(records)),
                   "labels": int((saved.header.get("labels", 0) if saved else 0) + summary["labels_given"])}  # fmt: skip
         save_state(opts.state, header, blob)
@@ -591,7 +602,7 @@ def _live(console: Any, view: View) -> Iterator[Any]:
         return
     from rich.live import Live
 
-    with Live(view.render(), console=console, refresh_per_second=8, transient=False) as live:
+    with Live(view.render(), console=console, refresh_per_second=8, transient=True) as live:
         yield live
 
 
