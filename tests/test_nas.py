@@ -245,3 +245,39 @@ def test_interrupted_search_resumes(found: dict[str, Any], tmp_path: Path, capsy
     code, _, err = nas("--data", "basicmotions", "--board", BOARD, "-o", str(out), "--resume", "--epochs", "2",
                        capsys=capsys)  # fmt: skip
     assert code == 2 and "another search" in err
+
+
+def test_without_ray_candidates_run_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinyodl.errors import TinyodlError
+    from tinyodl.nas import parallel
+
+    monkeypatch.setattr(parallel, "ray_module", lambda: None)
+    notes: list[str] = []
+    backend = parallel.make_backend(2, None, scripted, (1,), {}, note=notes.append)
+    assert isinstance(backend, SequentialBackend) and len(notes) == 1 and "one after another" in notes[0]
+    _, visits = search(backend, 10**9)
+    assert visits == VISITS_FREE
+    with pytest.raises(TinyodlError, match="Ray is not installed"):
+        parallel.make_backend(None, "10.0.0.1:6379", scripted, (1,), {})
+
+
+@needs_tf
+@needs_arm_gcc
+@needs_qemu
+@pytest.mark.slow
+def test_two_d_candidate_compiles_and_runs(tmp_path: Path) -> None:
+    """A (H, W, C) image set from a .npz: Conv2D cells, converted, generated, linked and run bit-exact."""
+    import numpy as np
+
+    from tinyodl.nas.evaluate import EvalConfig, evaluate
+    from tinyodl.nas.run import load_data, normalise, splits
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 8, 8, 2)).astype(np.float32)
+    np.savez(tmp_path / "img.npz", x=x, y=(x[:, :4].mean(axis=(1, 2, 3)) > 0).astype(np.int64))
+    data = normalise(load_data(str(tmp_path / "img.npz")))
+    split, test = splits(data, 0)
+    assert split.shape == (8, 8, 2) and len(test.y) and max_cells(split.shape) == 2
+    r = evaluate(Candidate(1, 1), split, EvalConfig(board=BOARD, epochs=1, workdir=str(tmp_path)))
+    assert r["kernels"] == [1, 2] and r["footprint"]["outputs_match"]
+    assert r["footprint"]["arena_bytes"] > 0 and r["footprint"]["instructions"] > r["footprint"]["macc"] > 0

@@ -8,6 +8,7 @@ process (ray.init called by the caller) is used as it is and left running.
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,22 @@ def ray_module() -> Any | None:
     return ray
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in one line when nothing answers at HOST:PORT (Ray itself retries for minutes, loudly). `auto`
+    (the cluster this machine belongs to) is left to Ray."""
+    target = address.removeprefix("ray://")
+    if target == "auto":
+        return
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise TinyodlError(f"--ray {address}: give the cluster's HOST:PORT (e.g. 10.0.0.5:6379) or auto")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise TinyodlError(f"--ray {address}: cannot reach the Ray cluster: {exc.strerror or exc}") from None
+
+
 def start_ray(workers: int | None, address: str | None) -> tuple[Any, int, bool]:
     """(ray, width, started here). Raises TinyodlError when Ray is absent or cannot start."""
     ray = ray_module()
@@ -59,6 +76,8 @@ def start_ray(workers: int | None, address: str | None) -> tuple[Any, int, bool]
         raise TinyodlError("Ray is not installed: pip install 'tinyodl[nas]'")
     started = False
     if not ray.is_initialized():
+        if address:
+            check_reachable(address)
         try:
             if address:
                 ray.init(address=address, log_to_driver=False, logging_level="ERROR")

@@ -77,6 +77,41 @@ def normalise(data: Labelled) -> Labelled:
     return learn_normalise(data, "none" if data.name not in ("watch", "basicmotions") else "std")
 
 
+def load_data(spec: str) -> Labelled:
+    """`tinyodl learn`'s data sets (watch, basicmotions, a .npz of (N, T, C) windows), and a .npz of (N, H, W, C)
+    images with the same optional arrays (y, group, subject, classes) for the 2-D search space."""
+    path = Path(spec)
+    if path.suffix == ".npz" and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                x = f["x"] if "x" in f.files else None
+                arrays = {k: f[k] for k in f.files if k != "x"} if x is not None and x.ndim == 4 else None
+        except (OSError, ValueError) as exc:
+            raise TinyodlError(f"{path}: cannot read labelled windows: {exc}") from None
+        if x is not None and arrays is not None:
+            return _images(path, x, arrays)
+    return load_labelled(spec)
+
+
+def _images(path: Path, x: np.ndarray, arrays: dict[str, np.ndarray]) -> Labelled:
+    if "y" not in arrays:
+        raise TinyodlError(f"{path}: no array 'y' of labels; see docs/nas.md")
+    y = np.asarray(arrays["y"])
+    n = len(x)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 254:
+        raise TinyodlError(f"{path}: need y (N,) of integer labels 0..254 for x {x.shape}; got y {y.shape}")
+    if not np.all(np.isfinite(x)):
+        raise TinyodlError(f"{path}: x holds NaN or infinite values")
+    group = np.asarray(arrays.get("group", np.arange(n)), np.int64)
+    subject = np.asarray(arrays.get("subject", np.zeros(n)), np.int64)
+    if group.shape != (n,) or subject.shape != (n,):
+        raise TinyodlError(f"{path}: group and subject must have one entry per image ({n})")
+    classes = tuple(str(c) for c in arrays.get("classes", range(int(y.max()) + 1)))
+    users = sorted(set(subject.tolist()))
+    test = tuple(users[len(users) // 2 :]) if len(users) > 1 else tuple(users)
+    return Labelled(path.stem, x.astype(np.float32), y.astype(np.int64), group, subject, classes, test)
+
+
 def splits(data: Labelled, seed: int) -> tuple[Split, Labelled]:
     """(training/validation split for the search, held-out test windows)."""
     others, test = data.others, data.learning
@@ -190,16 +225,14 @@ def run_nas(opts: NasOptions, progress: Progress, note: Progress | None = None) 
     board = load_board(opts.board)
     fresh = _check_out(opts)
     progress(f"data: {opts.data}")
-    data = normalise(load_labelled(opts.data))
+    data = normalise(load_data(opts.data))
     split, test = splits(data, opts.seed)
     try:
         limit = max_cells(split.shape)
     except ValueError as exc:
         raise TinyodlError(f"--data {opts.data}: {exc}") from None
-    opts.out.mkdir(parents=True, exist_ok=True)
     out = opts.out.resolve()
     known = {} if fresh else read_history(out / HISTORY, opts)
-    history = History(out / HISTORY, opts, fresh)
     resumed = len(known)
     cfg = EvalConfig(board=board.name, epochs=opts.epochs, seed=opts.seed, sim=opts.sim, workdir=str(out),
                      cache=str(_footprint_cache()))  # fmt: skip
@@ -216,6 +249,8 @@ def run_nas(opts: NasOptions, progress: Progress, note: Progress | None = None) 
 
     outcome_visits: list[Candidate] = []
     backend = make_backend(opts.workers, opts.ray_address, evaluate, (split, cfg), known, done, note)
+    out.mkdir(parents=True, exist_ok=True)
+    history = History(out / HISTORY, opts, fresh)  # once Ray runs: a search that cannot start leaves nothing
     t_search = time.monotonic()
     try:
         outcome = occam_search(backend, lambda r: judge(r, opts), limit, opts.max_k, visit)
