@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
+import tty
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +116,25 @@ def test_session_matches_reference_and_resumes_on_another_board(models: dict[str
     assert load_state(half_state).blob == saved.blob  # the same learner, byte for byte
 
 
+def _relay(sock: socket.socket, master: int, stop: threading.Event) -> None:
+    """Bytes both ways between a socket and a pseudo-terminal's master side, until `stop`."""
+    while not stop.is_set():
+        ready, _, _ = select.select([sock.fileno(), master], [], [], 0.1)
+        try:
+            if sock.fileno() in ready:
+                data = sock.recv(4096)
+                if not data:
+                    return
+                os.write(master, data)
+            if master in ready:
+                sock.sendall(os.read(master, 4096))
+        except OSError:
+            return
+
+
 def test_port_reaches_the_firmware_as_a_board(models: dict[str, Path], tmp_path: Path) -> None:
-    """--port with the learner firmware behind a pyserial URL: QEMU's UART socket stands in for the board's."""
+    """--port on a serial device: a pseudo-terminal whose other side is wired to the UART of QEMU running the
+    learner firmware, as `tinyodl generate --learner tinyrce` builds it for the board."""
     from tinyodl.runner import RunOptions, prepare
     from tinyodl.sim.qemu import QemuRunner, _free_port
 
@@ -124,19 +145,37 @@ def test_port_reaches_the_firmware_as_a_board(models: dict[str, Path], tmp_path:
     runner = QemuRunner(prep.placement.machine, prep.elf, prep.placement.serial_index)
     qemu = subprocess.Popen(runner.command(port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
+    master, slave = os.openpty()
+    tty.setraw(slave)  # no echo or line editing before the session opens the port
+    stop = threading.Event()
     try:
-        time.sleep(0.5)
-        log = tmp_path / "port.jsonl"
-        proc = session(models["seed0"], "--board", "nucleo-l476rg", "--port", f"socket://127.0.0.1:{port}",
-                       "--windows", "10", "--log", str(log), "--json")  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "QEMU did not listen"
+                time.sleep(0.05)
+        relay = threading.Thread(target=_relay, args=(sock, master, stop), daemon=True)
+        relay.start()
+        log, device = tmp_path / "port.jsonl", os.ttyname(slave)
+        proc = session(models["seed0"], "--board", "nucleo-l476rg", "--port", device, "--windows", "10", "--log",
+                       str(log), "--json")  # fmt: skip
         summary = json.loads(proc.stdout)
-        assert summary["windows"] == 10 and summary["target"] == f"socket://127.0.0.1:{port}"
+        assert summary["windows"] == 10 and summary["target"] == device and summary["state_check_ok"]
         rows = windows(log)
         assert rows[0]["status"] == "UNKNOWN" and rows[0]["label"] is not None  # an empty learner knows nothing
         assert all(r["instructions"] is None and r["ms_kind"] == "measured" and r["ticks"]["extract"] > 0 for r in rows)
+        stop.set()
+        relay.join(timeout=5)
+        sock.close()
     finally:  # the firmware halts after the session's END; QEMU runs on until stopped
+        stop.set()
         qemu.terminate()
         qemu.wait(timeout=10)
+        os.close(master)
+        os.close(slave)
 
 
 def _screen(name: str) -> str:
