@@ -481,6 +481,10 @@ def _cmd_session(args: argparse.Namespace) -> int:
     if (args.port is None) == (args.sim is None):
         raise TinyodlError("give --port PORT (a board flashed with the learner firmware) or --sim qemu|renode")
     board = load_board(args.board)
+    if args.model_option is not None:
+        if args.model is not None and args.model != args.model_option:
+            raise TinyodlError(f"two models given: {args.model} and --model {args.model_option}")
+        args.model = args.model_option
     model, calibration, _ = _model_source(args)
     learn = LearnOptions(
         run=RunOptions(sim=args.sim or "qemu", machine=args.machine, timeout_s=args.timeout), data=args.data,
@@ -1041,6 +1045,7 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser("session", help="a learning session with the learner firmware on a simulator or a board: "
                         "live predictions, labels asked when UNKNOWN, a log, a state saved and resumed")  # fmt: skip
     se.add_argument("model", nargs="?", help="a .tflite or Keras model (the same the firmware was generated from)")
+    se.add_argument("--model", dest="model_option", metavar="MODEL", help="the model, as an option")
     se.add_argument("--board", required=True, help="board name")
     se.add_argument("--port", help="serial port (or pyserial URL) of a board flashed with the learner firmware")
     se.add_argument("--baud", type=int, help="--port: baud rate (default: the board file's console, 115200)")

@@ -289,7 +289,27 @@ class View:
     rows: list[dict[str, Any]] = field(default_factory=list)
     shown: int = 12
     summary: str = ""
-    live: Any = None  # the running rich Live, stopped while the prompt asks
+    console: Any = None  # a rich Console: None shows nothing
+    _live: Any = None  # the running rich Live
+
+    def show(self) -> None:
+        """Show the view as it is now, live. After a pause the view starts anew below what is on the screen
+        (the prompt's lines), the one before staying as it was when the prompt came."""
+        if self.console is None:
+            return
+        if self._live is None:
+            from rich.live import Live
+
+            self._live = Live(self.render(), console=self.console, refresh_per_second=8)
+            self._live.start()
+        else:
+            self._live.update(self.render())
+
+    def pause(self) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
+            self._live.stop()
+            self._live = None
 
     def name(self, label: int | None) -> str:
         if label is None or label < 0:
@@ -432,7 +452,8 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
                 status = drv.import_state(saved.blob)
                 if status != 0:
                     raise TinyodlError(f"{opts.state}: the learner refused the saved state (check status {status})")
-            view = View(f"TinyRCE session on {board_name} ({device.where}), {data.name}", classes, nb, info.pool)
+            view = View(f"TinyRCE session on {board_name} ({device.where}), {data.name}", classes, nb, info.pool,
+                        console=console)  # fmt: skip
             if opts.interactive:
                 labeller = _prompting_labeller(classes, view, interrupts, console, prompt)
             log({"event": "start", "time": _now(), "board": board_name, "target": device.where,
@@ -442,8 +463,7 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
                  "neuron_bytes": nb, "start": start, "end": end, "resumed": saved is not None,
                  "neurons": saved.neurons if saved is not None else 0, "ask": opts.ask,
                  "labels_from": "prompt" if opts.interactive else "data"})  # fmt: skip
-            with _live(console, view) as live:
-                view.live = live
+            try:
                 for k, position in enumerate(range(start, end)):
                     if interrupts.requested:
                         stopped = "interrupted (Ctrl-C)"
@@ -456,10 +476,9 @@ def run_session(model_path: Path, board_name: str, opts: SessionOptions, progres
                     log(dict(rec, event="window"))
                     view.rows.append(rec)
                     view.summary = _summary_line(records, len(range(start, end)), classes)
-                    if live is not None:
-                        live.update(view.render())
-            if console is not None:  # the live view is erased while the prompt asks and at its end: the last
-                console.print(view.render())  # state of it stays on the screen
+                    view.show()
+            finally:
+                view.pause()
             neurons = records[-1]["neurons"] if records else (saved.neurons if saved is not None else 0)
             blob = drv.export_state(drv.state_size(fw.features, fw.int8, neurons))
             state_ok = drv.check() == 0
@@ -565,45 +584,28 @@ def _prompting_labeller(classes: tuple[str, ...], view: View, interrupts: _Inter
     listing = "  ".join(f"{i} {c}" for i, c in enumerate(classes)) or "numbers 0..254"
 
     def ask(position: int, reply: StepReply) -> int | None:
-        live = view.live
-        if live is not None:
-            live.stop()
-        try:
-            nearest = view.name(reply.label)
-            head = f", pretrained head: {view.name(reply.head_label)}" if reply.head_label >= 0 else ""
-            say = console.print if console is not None else print
-            say(f"window {position}: {reply.status.name} (nearest prototype: {nearest}{head})")
-            say(f"labels: {listing}")
-            while True:
-                interrupts.prompting = True
-                try:
-                    text = (prompt or input)("Label? (number or name; Enter skips, q ends the session) ")
-                except (EOFError, KeyboardInterrupt):  # Ctrl-C or end of input at the prompt: end, saving
-                    raise StopSession from None
-                finally:
-                    interrupts.prompting = False
-                answer = parse_label(text, classes)
-                if answer == "quit":
-                    raise StopSession
-                if answer is None or isinstance(answer, int):
-                    return answer
-                say(answer)
-        finally:
-            if live is not None:
-                live.start()
+        view.pause()
+        nearest = f"nearest prototype: {view.name(reply.label)}" if reply.label >= 0 else "no neuron yet"
+        head = f", pretrained head: {view.name(reply.head_label)}" if reply.head_label >= 0 else ""
+        say = console.print if console is not None else print
+        say(f"window {position}: {reply.status.name} ({nearest}{head})")
+        say(f"labels: {listing}")
+        while True:
+            interrupts.prompting = True
+            try:
+                text = (prompt or input)("Label? (number or name; Enter skips, q ends the session) ")
+            except (EOFError, KeyboardInterrupt):  # Ctrl-C or end of input at the prompt: end, saving
+                raise StopSession from None
+            finally:
+                interrupts.prompting = False
+            answer = parse_label(text, classes)
+            if answer == "quit":
+                raise StopSession
+            if answer is None or isinstance(answer, int):
+                return answer
+            say(answer)
 
     return ask
-
-
-@contextmanager
-def _live(console: Any, view: View) -> Iterator[Any]:
-    if console is None:
-        yield None
-        return
-    from rich.live import Live
-
-    with Live(view.render(), console=console, refresh_per_second=8, transient=True) as live:
-        yield live
 
 
 def _now() -> str:
