@@ -48,6 +48,7 @@ class ModelsBenchOptions:
     seed: int = 0
     sim: str = "qemu"
     cmsis_nn: Path | None = None  # --cmsis-nn DIR
+    cycles: bool = True  # estimated cycles of both runs with the per-core model (tinyodl/cycles; QEMU only)
 
 
 def model_files(opts: ModelsBenchOptions) -> list[Path]:
@@ -101,6 +102,12 @@ def _compare(model: Path, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "instructions_ratio": _ratio(ours["instructions"], peer["instructions"]),
         "flash_ratio": _ratio(ours["flash_bytes"], peer["flash_bytes"]),
         "arena_ratio": _ratio(ours["arena_bytes"], peer["arena_bytes"]),
+        "estimated_cycles": {"optimised": ours.get("estimated_cycles"), "cmsis_nn": peer.get("estimated_cycles")},
+        "estimated_latency_ms": {
+            "optimised": ours.get("estimated_latency_ms"),
+            "cmsis_nn": peer.get("estimated_latency_ms"),
+        },
+        "estimated_cycles_ratio": _ratio(ours.get("estimated_cycles"), peer.get("estimated_cycles")),
         "same_outputs": ours["outputs_sha256"] == peer["outputs_sha256"],
         "layers": layers,
     }
@@ -134,6 +141,7 @@ def run_models_bench(opts: ModelsBenchOptions, progress: Progress = quiet) -> di
                         limit=opts.limit,
                         backend="cmsis-nn" if kernels == "cmsis-nn" else "tinyodl",
                         cmsis_nn=tree.path,
+                        cycles=opts.cycles and opts.sim == "qemu",
                     )
                     runs[kernels] = run_model(model, board, None, mopts, _prefixed(progress, where))
                 results.append(_compare(model, runs))
@@ -145,6 +153,8 @@ def run_models_bench(opts: ModelsBenchOptions, progress: Progress = quiet) -> di
         "instructions_scope": f"exact executed instructions ({SIM_COUNTERS.get(opts.sim, opts.sim)}), per "
         "inference, first input; both runs on the same seeded inputs",
         "ratio": "ours / CMSIS-NN (below 1: ours is smaller or faster)",
+        "estimated_cycles_scope": "ESTIMATED with the per-core cycle model (docs/cycles.md): one inference, first "
+        "input, per-block counts from QEMU's execution log x Cortex-M4/M7 instruction timings",
         "results": results,
         "all_passed": all(r[k]["passed"] for r in results for k in ("optimised", "cmsis_nn")),
     }

@@ -59,6 +59,7 @@ class ModelCycles:
     measured: list[int]  # the firmware's exact per-layer instructions in the same run
     granularity: float
     clock_hz: int
+    link_retransmissions: int = 0
 
     @property
     def total(self) -> Estimate:
@@ -93,6 +94,7 @@ class ModelCycles:
             "estimated_cpi": round(total.cpi, 3),
             "counted_instructions": total.instructions,
             "block_count_check": self.check(),
+            "link_retransmissions": self.link_retransmissions,
             **{
                 k: v
                 for k, v in total.as_dict().items()
@@ -130,17 +132,19 @@ def measure_model(
             drv.set_input(x.tobytes())
             ticks = drv.invoke(layers)
             close_session(sess)
-        col.join()
-    windows = col.reader.windows
+            retransmissions = sess.link.retransmissions
+        reader = col.join()
+    windows = reader.windows
     if len(windows) < layers:
         raise RunError(f"QEMU's execution log shows {len(windows)} measured windows for {layers} layers")
     per_tick = placement.counter.instructions_per_tick
     chosen: Sequence[trace.Window] = windows[-layers:]  # the inference whose counts the firmware returned
-    estimates = [estimate(timing, window_runs(w, col.reader, code)) for w in chosen]
+    estimates = [estimate(timing, window_runs(w, reader, code)) for w in chosen]
     return ModelCycles(
         timing=timing,
         layers=estimates,
         measured=[round(t * per_tick) for t in ticks],
         granularity=per_tick,
         clock_hz=board.clock_hz,
+        link_retransmissions=retransmissions,
     )

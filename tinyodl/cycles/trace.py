@@ -15,19 +15,21 @@ Windows: the firmware measures a region with tl_measure_begin()/tl_measure_end()
 first block back in the function that called tl_measure_begin and closes at the entry of tl_measure_end,
 so it holds what the firmware measured except the few instructions of the two calls themselves.
 
-The log goes through a named pipe to a reader thread (nothing is written to disk): about 90 bytes per
+The log goes through a named pipe to a reader process (nothing is written to disk): about 90 bytes per
 executed block, ~45 MB for a 5 M-instruction inference, parsed as it arrives.
 """
 
 from __future__ import annotations
 
 import bisect
+import multiprocessing
 import os
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
@@ -114,11 +116,17 @@ class LogReader:
         self._reading_in = False
         self._last: BlockKey | None = None  # the TB announced last; committed when the next one starts
         self._last_window: Window | None = None
+        self._last_ptr = ""
         self._state = 0  # 0: outside, 1: inside tl_measure_begin, 2: in a window
         self._caller = -1  # the function that called tl_measure_begin
 
     def addresses(self, key: BlockKey) -> tuple[int, ...]:
         return self._addresses[key]
+
+    def drop_state(self) -> None:
+        """Forget what only parsing needs (host pointers, pending text), keeping the counts and blocks."""
+        self._by_ptr = {}
+        self._pending = []
 
     def feed(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -133,7 +141,8 @@ class LogReader:
                 self._reading_in = True
                 self._pending = []
             elif line.startswith("Stopped execution of TB chain"):
-                self._last = None  # that TB did not run
+                if line.split(None, 7)[6] == self._last_ptr:
+                    self._last = None  # that TB did not run
             elif line.startswith("cpu_io_recompile: rewound execution of TB to"):
                 self._rewound(int(line.rsplit(" ", 1)[1], 16))
 
@@ -146,6 +155,8 @@ class LogReader:
         if self._last is None:
             return
         addrs = self._addresses[self._last]
+        if not addrs[0] <= address <= addrs[-1]:
+            return  # a block the filter left out of the log
         ran = sum(1 for a in addrs if a < address)
         if ran == 0:
             self._last = None
@@ -173,6 +184,7 @@ class LogReader:
             self._commit(self._last, pc)
         self._step(pc)
         self._last = key_now
+        self._last_ptr = ptr
         self._last_window = self.windows[-1] if self._state == 2 else None
 
     def _step(self, pc: int) -> None:
@@ -202,64 +214,106 @@ class LogReader:
         count.flips += flipped
 
 
+# The link and the console: they run while the host talks to the firmware, never inside a measured window
+# (a byte received during a window makes the host measure it again). Left out of the log (-dfilter), they no
+# longer slow QEMU down while inputs arrive: logged, the reader's pace would hold up the link's ACKs.
+UNLOGGED_PREFIXES = ("tl_console_", "io_", "tl_link_", "tl_frame_", "tl_cobs_", "tl_crc32", "tl_session_")
+
+
+def log_ranges(functions: Functions) -> str:
+    """QEMU's -dfilter argument: every address but the functions of UNLOGGED_PREFIXES."""
+    skipped = sorted((lo, hi) for lo, hi, name in zip(functions.starts, functions.ends, functions.names, strict=True)
+                     if name.startswith(UNLOGGED_PREFIXES))  # fmt: skip
+    ranges = []
+    at = 0
+    for lo, hi in skipped:
+        if lo > at:
+            ranges.append(f"{at:#x}..{lo - 1:#x}")
+        at = max(at, hi)
+    ranges.append(f"{at:#x}..0xffffffff")
+    return ",".join(ranges)
+
+
+def _read_log(functions: Functions, fifo: str, conn: Connection) -> None:
+    """The reader process: parse the log from the pipe to its end, send back the reader (or the error)."""
+    reader = LogReader(functions)
+    try:
+        with open(fifo, encoding="utf-8", errors="replace") as fh:
+            try:
+                reader.feed(fh)
+                reader.finish()
+            except Exception as exc:  # noqa: BLE001 - reported to the parent; the pipe is drained so QEMU ends
+                conn.send(("error", str(exc)))
+                for _ in fh:
+                    pass
+                return
+    except OSError as exc:
+        conn.send(("error", str(exc)))
+        return
+    reader.drop_state()
+    conn.send(("ok", reader))
+
+
 @dataclass
 class Collector:
-    """A named pipe QEMU logs into and the thread that reads it. `args()` are QEMU's extra arguments."""
+    """A named pipe QEMU logs into and the process that reads it (a process of its own, so that parsing
+    never holds up this one's link to the firmware). `args()` are QEMU's extra arguments."""
 
-    reader: LogReader
-    directory: Path
+    functions: Functions
     fifo: Path
-    thread: threading.Thread | None = None
-    error: BaseException | None = None
+    process: BaseProcess | None = None
+    conn: Connection | None = None
+    reader: LogReader | None = None
 
     def args(self) -> tuple[str, ...]:
-        return ("-d", "in_asm,exec,nochain", "-D", str(self.fifo))
-
-    def _run(self) -> None:
-        try:
-            with open(self.fifo, encoding="utf-8", errors="replace") as fh:
-                try:
-                    self.reader.feed(fh)
-                    self.reader.finish()
-                except BaseException as exc:  # noqa: BLE001 - reported after the run; keep draining
-                    self.error = exc
-                    for _ in fh:
-                        pass
-        except OSError as exc:
-            self.error = exc
+        return ("-d", "in_asm,exec,nochain", "-D", str(self.fifo), "-dfilter", log_ranges(self.functions))
 
     def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, name="qemu-log-reader", daemon=True)
-        self.thread.start()
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=False)
+        self.conn = parent
+        self.process = ctx.Process(target=_read_log, args=(self.functions, str(self.fifo), child), daemon=True)
+        self.process.start()
+        child.close()
 
-    def join(self, timeout_s: float = 60.0) -> None:
-        if self.thread is not None:
-            self.thread.join(timeout_s)
-            if self.thread.is_alive():
-                raise RunError("QEMU's execution log was not read to its end")
-        if self.error is not None:
-            if isinstance(self.error, RunError):
-                raise self.error
-            raise RunError(f"reading QEMU's execution log failed: {self.error}")
+    def join(self, timeout_s: float = 120.0) -> LogReader:
+        """After QEMU stopped: the reader with every window's counts."""
+        assert self.conn is not None and self.process is not None
+        if not self.conn.poll(timeout_s):
+            raise RunError("QEMU's execution log was not read to its end")
+        try:
+            kind, payload = self.conn.recv()
+        except EOFError:
+            raise RunError("the reader of QEMU's execution log ended without a result") from None
+        self.process.join(10.0)
+        if kind != "ok":
+            raise RunError(f"reading QEMU's execution log failed: {payload}")
+        self.reader = payload
+        return payload
 
 
 @contextmanager
 def collector(elf: Path) -> Iterator[Collector]:
     """A collector for a run of `elf`; start it before QEMU starts, join it after QEMU stopped."""
-    reader = LogReader(Functions.of(elf))
+    functions = Functions.of(elf)
+    LogReader(functions)  # the measurement functions must exist before anything runs
     with tempfile.TemporaryDirectory(prefix="tinyodl-exec-") as tmp:
         fifo = Path(tmp) / "exec.log"
         os.mkfifo(fifo)
-        col = Collector(reader=reader, directory=Path(tmp), fifo=fifo)
+        col = Collector(functions=functions, fifo=fifo)
         col.start()
         try:
             yield col
         finally:
-            if col.thread is not None and col.thread.is_alive():
-                # unblock a reader still waiting for a writer (QEMU never started)
-                try:
-                    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-                    os.close(fd)
+            proc = col.process
+            if proc is not None and proc.is_alive():
+                try:  # unblock a reader still waiting for a writer (QEMU never started)
+                    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
                 except OSError:
                     pass
-                col.thread.join(5.0)
+                proc.join(5.0)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join(5.0)
+            if col.conn is not None:
+                col.conn.close()
