@@ -102,7 +102,8 @@ def _dsp_ready(
 
 
 def _chosen(params: KernelParams, function: str) -> variants.Choice:
-    choice = variants.choose(params, BOARD)
+    """The variant the lowering picks, its int8-weight form (`*_w8`) when that is the function asked for."""
+    choice = variants.choose(params, BOARD, expand=not function.endswith("_w8"))
     assert choice.function == function, choice.note
     return choice
 
@@ -110,19 +111,21 @@ def _chosen(params: KernelParams, function: str) -> variants.Choice:
 # ---- int8: bit-exact with the numpy oracle ---------------------------------------------------------------
 
 
-def test_conv2d_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
+@pytest.mark.parametrize("function", ["tl_conv2d_s8_dsp", "tl_conv2d_s8_dsp_w8"])
+def test_conv2d_s8_dsp_matches_numpy(lib: ctypes.CDLL, function: str) -> None:
     rng = np.random.default_rng(SEED)
     chunk_counts = set()
     for _ in range(CASES):
         params, x = random_conv(rng, False)
         params = _dsp_ready(rng, params)
-        choice = _chosen(params, "tl_conv2d_s8_dsp")
+        choice = _chosen(params, function)
         chunk_counts.add(-(-params.k_h * params.k_w * params.in_ch // 4) % 4)
         np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
     assert chunk_counts == {0, 1, 2, 3}  # every entry point of the unrolled loop
 
 
-def test_conv2d_s8_dsp_wide_1d(lib: ctypes.CDLL) -> None:
+@pytest.mark.parametrize("function", ["tl_conv2d_s8_dsp", "tl_conv2d_s8_dsp_w8"])
+def test_conv2d_s8_dsp_wide_1d(lib: ctypes.CDLL, function: str) -> None:
     """HAR-like layers: long contiguous receptive fields read in place, odd channel counts, both paddings."""
     rng = np.random.default_rng(SEED + 1)
     for in_ch, out_ch, k, length, pad in ((32, 32, 5, 100, 2), (6, 32, 5, 100, 2), (17, 7, 3, 23, 0), (9, 5, 7, 9, 3)):
@@ -136,23 +139,25 @@ def test_conv2d_s8_dsp_wide_1d(lib: ctypes.CDLL) -> None:
             bias=rng.integers(-50000, 50000, out_ch),
         )  # fmt: skip
         x = rng.integers(-128, 128, (1, 1, length, in_ch), dtype=np.int8)
-        choice = _chosen(params, "tl_conv2d_s8_dsp")
+        choice = _chosen(params, function)
         np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x))
 
 
-def test_fully_connected_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
+@pytest.mark.parametrize("function", ["tl_fully_connected_s8_dsp", "tl_fully_connected_s8_dsp_w8"])
+def test_fully_connected_s8_dsp_matches_numpy(lib: ctypes.CDLL, function: str) -> None:
     rng = np.random.default_rng(SEED + 2)
     tails = set()
     for _ in range(CASES):
         params, x = random_fc(rng, False)
         params = _dsp_ready(rng, params)
         tails.add(params.in_features % 4)
-        choice = _chosen(params, "tl_fully_connected_s8_dsp")
+        choice = _chosen(params, function)
         np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
     assert tails == {0, 1, 2, 3}
 
 
-def test_depthwise_conv2d_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
+@pytest.mark.parametrize("function", ["tl_depthwise_conv2d_s8_dsp", "tl_depthwise_conv2d_s8_dsp_w8"])
+def test_depthwise_conv2d_s8_dsp_matches_numpy(lib: ctypes.CDLL, function: str) -> None:
     """Kernels 1-3 x 1-3, strides 1-2, dilation 1-2, SAME / VALID, depth multipliers 1-3, odd channel counts."""
     rng = np.random.default_rng(SEED + 10)
     seen = set()
@@ -161,12 +166,13 @@ def test_depthwise_conv2d_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
         assert isinstance(params, DepthwiseConv2DS8Params)
         params = _dsp_ready(rng, params)
         seen.add((params.depth_multiplier > 1, params.out_ch % 4 == 0, params.k_w == 3))
-        choice = _chosen(params, "tl_depthwise_conv2d_s8_dsp")
+        choice = _chosen(params, function)
         np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
     assert len(seen) == 8  # one-load and gathered groups, the unrolled 3-wide rows and the general loop
 
 
-def test_depthwise_conv2d_s8_dsp_mobilenet_like(lib: ctypes.CDLL) -> None:
+@pytest.mark.parametrize("function", ["tl_depthwise_conv2d_s8_dsp", "tl_depthwise_conv2d_s8_dsp_w8"])
+def test_depthwise_conv2d_s8_dsp_mobilenet_like(lib: ctypes.CDLL, function: str) -> None:
     """DS-CNN / MobileNet-like layers: 3x3 (and 10x4) SAME and VALID, stride 1 and 2, many channels, extreme
     zero points, so that most positions take the straight loop."""
     rng = np.random.default_rng(SEED + 11)
@@ -187,7 +193,7 @@ def test_depthwise_conv2d_s8_dsp_mobilenet_like(lib: ctypes.CDLL) -> None:
             weights=rng.integers(-128, 128, (1, k_h, k_w, ch)), bias=rng.integers(-50000, 50000, ch),
         )  # fmt: skip
         x = rng.integers(-128, 128, (1, in_h, in_w, ch), dtype=np.int8)
-        choice = _chosen(params, "tl_depthwise_conv2d_s8_dsp")
+        choice = _chosen(params, function)
         np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
 
 
@@ -263,8 +269,9 @@ def test_dsp_checks_refuse_inconsistent_generated_data(lib: ctypes.CDLL) -> None
     assert status() == 0 and status(firmware=False) == 0
     w = p.dsp_weights.copy()
     w[np.flatnonzero(w)[0]] ^= 1
-    assert status(dsp_weights=w) == BAD_PACKED  # no longer the weights, nor their folded sum
-    assert status(dsp_bias=p.dsp_bias + 1) == BAD_PACKED
+    assert status(firmware=False, dsp_weights=w) == BAD_PACKED  # no longer the weights, nor their folded sum
+    assert status(firmware=False, dsp_bias=p.dsp_bias + 1) == BAD_PACKED  # no longer the bias folded
+    assert status(dsp_bias=p.dsp_bias + (1 << 30)) == BAD_PACKED  # without the originals: could overflow
     assert status(dsp_requant=p.dsp_requant + 1) == BAD_PACKED
     assert status(dsp_weights=None) == BAD_PACKED
     assert status(scratch_bytes=p.scratch_bytes - 4) == BAD_PACKED
@@ -275,6 +282,40 @@ def test_dsp_checks_refuse_inconsistent_generated_data(lib: ctypes.CDLL) -> None
     f32_choice = _chosen(f32, "tl_conv2d_f32_fpu")
     keep: list[Any] = []
     assert _check(lib, f32_choice, _struct(replace(f32_choice, params=replace(f32, fpu_weights=None)), keep)) == 5
+
+
+def test_w8_checks_refuse_inconsistent_generated_data(lib: ctypes.CDLL) -> None:
+    rng = np.random.default_rng(SEED + 13)
+    conv, _ = random_conv(rng, False)
+    fc, _ = random_fc(rng, False)
+    depthwise, _ = random_depthwise(rng, False)
+    for params, function in (
+        (conv, "tl_conv2d_s8_dsp_w8"),
+        (fc, "tl_fully_connected_s8_dsp_w8"),
+        (depthwise, "tl_depthwise_conv2d_s8_dsp_w8"),
+    ):
+        # a non-zero input zero point: the folded bias depends on every weight
+        choice = _chosen(_dsp_ready(rng, replace(params, input_zero_point=7)), function)
+        p = choice.params
+        assert isinstance(p, Conv2DS8Params | FullyConnectedS8Params | DepthwiseConv2DS8Params)
+        assert p.dsp_weights8 is not None
+
+        def status(firmware: bool = True, **changes: Any) -> int:
+            keep: list[Any] = []
+            return _check(lib, choice, _struct(replace(choice, params=replace(p, **changes)), keep, firmware))  # noqa: B023
+
+        assert status() == 0 and status(firmware=False) == 0
+        w = p.dsp_weights8.copy()
+        w[np.flatnonzero(w)[0]] ^= 1
+        assert status(firmware=False, dsp_weights8=w) == BAD_PACKED
+        assert status(dsp_weights8=None) == BAD_PACKED
+        assert status(dsp_weights=np.zeros(8, np.int16)) == BAD_PACKED  # one form only
+        assert status(firmware=False, dsp_bias=p.dsp_bias + 1) == BAD_PACKED
+        weights = p.weights.copy()
+        live = np.flatnonzero(p.multiplier)[0]
+        at = live if isinstance(p, DepthwiseConv2DS8Params) else live * weights[0].size
+        weights.reshape(-1)[at] ^= 1
+        assert status(firmware=False, weights=weights) == BAD_PACKED
 
 
 def test_depthwise_dsp_check_refuses_inconsistent_generated_data(lib: ctypes.CDLL) -> None:
@@ -292,8 +333,8 @@ def test_depthwise_dsp_check_refuses_inconsistent_generated_data(lib: ctypes.CDL
     assert status() == 0 and status(firmware=False) == 0
     w = p.dsp_weights.copy()
     w[np.flatnonzero(w)[0]] ^= 1
-    assert status(dsp_weights=w) == BAD_PACKED
-    assert status(dsp_bias=p.dsp_bias + 1) == BAD_PACKED
+    assert status(firmware=False, dsp_weights=w) == BAD_PACKED
+    assert status(firmware=False, dsp_bias=p.dsp_bias + 1) == BAD_PACKED
     assert status(dsp_weights=None) == BAD_PACKED
     weights = p.weights.copy()
     weights.reshape(-1)[np.flatnonzero(p.multiplier)[0]] ^= 1
@@ -337,6 +378,24 @@ def test_choice_falls_back_to_the_reference_with_a_reason() -> None:
     assert variants.choose(avg_pool, BOARD).note == "no optimised variant for this op"
 
 
+def test_int8_weight_layout_by_hand() -> None:
+    """Two channels of 6 weights in blocks of 4 channels, 2 chunks: per chunk the 4 channels' 4 bytes in natural
+    order (what one LDR loads; SXTB16 gives (w0, w2), SXTB16 ROR #8 (w1, w3)); missing channels and k are zero."""
+    w = np.arange(1, 13, dtype=np.int8).reshape(2, 6)
+    packed = variants.pack_s8_weights8(w, 4, 2).reshape(2, 4, 4)  # [chunk][channel][k & 3]
+    np.testing.assert_array_equal(packed[0, :2], [[1, 2, 3, 4], [7, 8, 9, 10]])
+    np.testing.assert_array_equal(packed[1, :2], [[5, 6, 0, 0], [11, 12, 0, 0]])
+    assert not packed[:, 2:].any()
+
+
+def test_depthwise_int8_weight_layout_by_hand() -> None:
+    """Taps x 6 channels -> groups of 4: per tap the group's 4 bytes in channel order; channels past 6 are zero."""
+    w = np.arange(1, 13, dtype=np.int8).reshape(2, 6)  # [tap][channel]
+    packed = variants.pack_depthwise_s8_weights8(w).reshape(2, 2, 4)  # [group][tap][channel & 3]
+    np.testing.assert_array_equal(packed[0], [[1, 2, 3, 4], [7, 8, 9, 10]])
+    np.testing.assert_array_equal(packed[1], [[5, 6, 0, 0], [11, 12, 0, 0]])
+
+
 def test_packed_layouts_by_hand() -> None:
     """One output channel of 6 weights in blocks of 3 channels: per chunk of 4, (w0,w2) of the 3 channels,
     then (w1,w3); missing channels and k are zero."""
@@ -376,12 +435,18 @@ def test_generated_sources_name_the_variant(tmp_path: Path) -> None:
     ]  # fmt: skip
     graph = Graph("g", {t.name: t for t in tensors}, (Conv2D("c", ("x", "w", "b"), ("y",), padding=Padding.SAME),),
                   ("x",), ("y",))  # fmt: skip
-    optimised, reference = lower(graph, BOARD), lower(graph, BOARD, optimise=False)
+    optimised, reference = lower(graph, BOARD, flash="speed"), lower(graph, BOARD, optimise=False)
     assert optimised.layers[0].function == "tl_conv2d_s8_dsp" and reference.layers[0].function == "tl_conv2d_s8"
     arrays, fields = params_fields(optimised.layers[0])
     kinds = {f.name: f.kind for f in fields}
     assert kinds["weights"] == "null" and kinds["dsp_weights"] == "ptr" and kinds["scratch"] == "arena"
+    assert kinds["dsp_weights8"] == "null"
     assert {a.ctype for a in arrays} == {"int16_t", "int32_t"}
+    compact = lower(graph, BOARD, flash="size").layers[0]
+    arrays8, fields8 = params_fields(compact)
+    kinds8 = {f.name: f.kind for f in fields8}
+    assert compact.function == "tl_conv2d_s8_dsp_w8" and kinds8["dsp_weights"] == "null"
+    assert {a.ctype for a in arrays8} == {"int8_t", "int32_t"} and kinds8["weights"] == "null"
     assert optimised.plan.arena_bytes == reference.plan.arena_bytes + 5 * 24 == optimised.activation_bytes + 120
     text = emit(optimised, BOARD.name)["g.c"]
     assert "tl_conv2d_s8_dsp_check(&g_c)" in text and ".scratch = (int16_t *)(void *)(g_arena + " in text

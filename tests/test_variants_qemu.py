@@ -94,37 +94,48 @@ def _model(key: str, int8: bool, directory: str) -> Path:
     return convert(make(), Path(directory) / f"{key}_{'int8' if int8 else 'f32'}.tflite", int8, calibration)
 
 
-def _run(tmp_path_factory: pytest.TempPathFactory, key: str, int8: bool, board: str) -> dict[str, Any]:
+def _run(
+    tmp_path_factory: pytest.TempPathFactory, key: str, int8: bool, board: str, flash: str = "balanced"
+) -> dict[str, Any]:
     model = _model(key, int8, str(tmp_path_factory.getbasetemp()))
-    result = run_model(model, board, None, ModelOptions(whole=True, limit=2))
+    result = run_model(model, board, None, ModelOptions(whole=True, limit=2, flash=flash))
     assert result["outputs_match"] is True, result["first_mismatch"]
     assert result["matches_litert"] is True
     return result
 
 
+# speed: the int16 weight forms (tl_*_s8_dsp); size: the int8 ones (tl_*_s8_dsp_w8)
+FORMS = {"speed": "", "size": "_w8"}
+
+
+@pytest.mark.parametrize("flash", list(FORMS))
 @pytest.mark.parametrize("board", BOARDS)
 @pytest.mark.parametrize("key", ["conv1d_edges", "conv2d_edges", "conv2d_dilated"])
-def test_int8_variants_bit_exact(tmp_path_factory: pytest.TempPathFactory, key: str, board: str) -> None:
-    result = _run(tmp_path_factory, key, True, board)
+def test_int8_variants_bit_exact(tmp_path_factory: pytest.TempPathFactory, key: str, board: str, flash: str) -> None:
+    result = _run(tmp_path_factory, key, True, board, flash)
+    form = FORMS[flash]
     kernels = {layer["kernel"] for layer in result["layers"]}
     inner = " ".join(layer["kernel_note"] for layer in result["layers"])  # a fused layer's kernels
-    assert "tl_conv2d_s8_dsp" in kernels or "conv: tl_conv2d_s8_dsp" in inner
+    assert f"tl_conv2d_s8_dsp{form}" in kernels or f"conv: tl_conv2d_s8_dsp{form};" in inner
     if key != "conv2d_dilated":
         assert "tl_max_pool2d_s8_dsp" in kernels or "pool: tl_max_pool2d_s8_dsp" in inner
         # per-channel FULLY_CONNECTED rounds twice, as tflite-micro does: the DSP variant is the same arithmetic
         fc = next(layer for layer in result["layers"] if layer["kind"] == "FULLY_CONNECTED")
-        assert fc["kernel"] == "tl_fully_connected_s8_dsp", fc["kernel_note"]
+        assert fc["kernel"] == f"tl_fully_connected_s8_dsp{form}", fc["kernel_note"]
     if key == "conv2d_edges":
-        assert "tl_depthwise_conv2d_s8_dsp" in kernels
+        assert f"tl_depthwise_conv2d_s8_dsp{form}" in kernels
 
 
+@pytest.mark.parametrize("flash", list(FORMS))
 @pytest.mark.parametrize("board", BOARDS)
-def test_int8_depthwise_variant_bit_exact(tmp_path_factory: pytest.TempPathFactory, board: str) -> None:
-    """Every DEPTHWISE_CONV_2D of a small model on tl_depthwise_conv2d_s8_dsp, equal to numpy and TFLite."""
-    result = _run(tmp_path_factory, "depthwise_edges", True, board)
+def test_int8_depthwise_variant_bit_exact(tmp_path_factory: pytest.TempPathFactory, board: str, flash: str) -> None:
+    """Every DEPTHWISE_CONV_2D of a small model on the depthwise variant (both weight forms), equal to numpy and
+    TFLite."""
+    result = _run(tmp_path_factory, "depthwise_edges", True, board, flash)
     depthwise = [layer for layer in result["layers"] if layer["kind"] == "DEPTHWISE_CONV_2D"]
     assert len(depthwise) == 4
-    assert all(layer["kernel"] == "tl_depthwise_conv2d_s8_dsp" for layer in depthwise), depthwise
+    function = f"tl_depthwise_conv2d_s8_dsp{FORMS[flash]}"
+    assert all(layer["kernel"] == function for layer in depthwise), depthwise
 
 
 @pytest.mark.parametrize("board", BOARDS)

@@ -845,7 +845,8 @@ def _bench_models(args: argparse.Namespace) -> int:
         files = (given or har_models(args.seed, ("int8",), default_build_root().parent / "bench")["int8"],)
     opts = ModelsBenchOptions(directory=Path(args.models) if args.models else None, files=files, boards=tuple(boards),
                               whole=args.whole or (not args.models and not args.int8), limit=args.limit,
-                              sim=args.sim, cmsis_nn=Path(args.cmsis_nn) if args.cmsis_nn else None)  # fmt: skip
+                              sim=args.sim, cmsis_nn=Path(args.cmsis_nn) if args.cmsis_nn else None,
+                              flash=args.optimise)  # fmt: skip
     if args.json:
         result = run_models_bench(opts)
         print(json.dumps(result, indent=2))
@@ -923,8 +924,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimise",
         choices=("speed", "size", "balanced"),
         default="balanced",
-        help="flash for the optimised kernels' re-laid-out weights: speed (every layer), size (none), "
-        "balanced (default: every layer whose weights fit the board's flash, best MACs per byte first)",
+        help="flash for the int8 kernels' weights: speed (int16-expanded everywhere), size (int8 everywhere), "
+        "balanced (default: int8, and int16 where it saves the most, within 5%% of the model's constants)",
     )
     g.add_argument("--kernels", choices=("optimised", "reference", "cmsis-nn"), default="optimised",
                    help="optimised variants where they apply (default), the reference kernels only, or ARM's "
@@ -959,8 +960,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimise",
         choices=("speed", "size", "balanced"),
         default="balanced",
-        help="flash for the optimised kernels' re-laid-out weights: speed (every layer), size (none), "
-        "balanced (default: every layer whose weights fit the board's flash, best MACs per byte first)",
+        help="flash for the int8 kernels' weights: speed (int16-expanded everywhere), size (int8 everywhere), "
+        "balanced (default: int8, and int16 where it saves the most, within 5%% of the model's constants)",
     )
     r.add_argument("--kernels", choices=("optimised", "reference", "cmsis-nn"), default="optimised",
                    help="optimised variants where they apply (default), the reference kernels only, or ARM's "
@@ -994,6 +995,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     k.add_argument("--whole", action="store_true", help="--models: the whole networks (default: feature extractors)")
     k.add_argument("--layers", action="store_true", help="--models: print the per-layer tables too")
+    k.add_argument("--optimise", choices=("speed", "size", "balanced"), default="balanced",
+                   help="--models: flash policy of the int8 kernels' weights (default balanced)")  # fmt: skip
     k.set_defaults(func=_cmd_bench)
 
     ln = sub.add_parser("learn", help="learn on the device: TinyRCE on a model's features, over a real labelled "

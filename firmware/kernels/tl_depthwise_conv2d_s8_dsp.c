@@ -12,6 +12,10 @@
  * the tap. Requantization is the reference's arithmetic in five instructions per channel
  * (tl_dsp_requantize), then one clamp and one store for the group.
  *
+ * tl_depthwise_conv2d_s8_dsp_w8 is the same kernel on int8 weights (dsp_weights8: per group and tap the 4
+ * channels' weights in one word, natural order; half the flash): one LDR and two SXTB16 give the same
+ * (w0, w2), (w1, w3) pairs, two instructions more per tap and group than the LDRD of the int16 form.
+ *
  * Output positions whose window lies inside the input take the straight loop (3-wide kernels unrolled);
  * positions at the border, the last group when out_ch is not a multiple of 4, and depth multipliers above 1
  * (lanes read input channel c / multiplier) gather the lanes byte by byte into the same word.
@@ -26,53 +30,99 @@ static int32_t group_count(const tl_depthwise_conv2d_s8_params_t *p)
     return (p->out_ch + GROUP - 1) / GROUP;
 }
 
-/* The reference's checks (`weights` may be NULL: the variant reads dsp_weights) and the generated data's:
- * the expanded weights equal `weights` when given and are zero for channels past out_ch or with a zero
- * multiplier, the folded bias, and the requantization constants. */
-tl_status_t tl_depthwise_conv2d_s8_dsp_check(const tl_depthwise_conv2d_s8_params_t *p)
+/* Tap t's weight of channel c in the packed weights: int16 [G][T][2][2] or int8 (w8) [G][T][4]. */
+static int32_t packed_weight(const tl_depthwise_conv2d_s8_params_t *p, int w8, int32_t taps, int32_t t, int32_t c)
+{
+    const int32_t g = c / GROUP, odd = c & 1, high = (c >> 1) & 1;
+    return w8 ? p->dsp_weights8[((int64_t)g * taps + t) * GROUP + (c & 3)]
+              : p->dsp_weights[(((int64_t)g * taps + t) * 2 + odd) * 2 + high];
+}
+
+/* The reference's checks (`weights` may be NULL: the variant reads dsp_weights, or dsp_weights8 when `w8`) and
+ * the generated data's: the packed weights equal `weights` when given and are zero for channels past out_ch
+ * or with a zero multiplier, the folded bias, and the requantization constants. The firmware may leave out
+ * the original multipliers, shifts and bias too: the constants are then checked for themselves
+ * (tl_dsp_channel_quant) and the overflow bound taken from the bias they imply. */
+static tl_status_t check(const tl_depthwise_conv2d_s8_params_t *p, int w8)
 {
     if (p == NULL) {
         return TL_STATUS_NULL_ARG;
     }
-    if (p->dsp_weights == NULL || p->dsp_bias == NULL || p->dsp_requant == NULL ||
-        ((uintptr_t)p->dsp_weights & 3u) != 0) {
+    const void *const packed = w8 ? (const void *)p->dsp_weights8 : (const void *)p->dsp_weights;
+    if (packed == NULL || (w8 ? p->dsp_weights != NULL : p->dsp_weights8 != NULL) || p->dsp_bias == NULL ||
+        p->dsp_requant == NULL || ((uintptr_t)packed & 3u) != 0) {
         return TL_STATUS_BAD_PACKED;
     }
+    const int omitted = p->multiplier == NULL;
     tl_depthwise_conv2d_s8_params_t shape = *p;
-    shape.weights = (const int8_t *)(const void *)p->dsp_weights;
+    shape.weights = (const int8_t *)packed;
+    if (omitted) {
+        /* one stand-in channel for the reference's shape checks (see tl_conv2d_s8_dsp_check) */
+        static const int32_t stand_in_multiplier = INT32_C(1) << 30, stand_in_shift = -1;
+        if (p->shift != NULL || p->bias != NULL) {
+            return TL_STATUS_BAD_PACKED;
+        }
+        if (p->in_ch < 1 || p->depth_multiplier < 1 || p->out_ch != p->in_ch * p->depth_multiplier) {
+            return TL_STATUS_BAD_SHAPE;
+        }
+        shape.multiplier = &stand_in_multiplier;
+        shape.shift = &stand_in_shift;
+        shape.in_ch = shape.out_ch = shape.depth_multiplier = 1;
+    }
     const tl_status_t status = tl_depthwise_conv2d_s8_check(&shape);
     if (status != TL_STATUS_OK) {
         return status;
     }
     const int32_t taps = p->k_h * p->k_w;
-    const int64_t acc_bound = tl_dsp_acc_bound(taps, p->bias, p->out_ch);
-    for (int32_t c = 0; c < GROUP * group_count(p); ++c) {
-        const int live = c < p->out_ch && p->multiplier[c] != 0;
-        const int32_t g = c / GROUP, odd = c & 1, high = (c >> 1) & 1;
-        int64_t sum = 0;
-        for (int32_t t = 0; t < taps; ++t) {
-            const int32_t v = p->dsp_weights[(((int64_t)g * taps + t) * 2 + odd) * 2 + high];
-            if ((!live && v != 0) || (live && p->weights != NULL && p->weights[t * p->out_ch + c] != v) ||
-                v < INT8_MIN || v > INT8_MAX) {
+    int64_t acc_bound = tl_dsp_acc_bound(taps, p->bias, p->out_ch);
+    for (int32_t pass = omitted ? 0 : 1; pass < 2; ++pass) {
+        int64_t worst_bias = 0;
+        for (int32_t c = 0; c < GROUP * group_count(p); ++c) {
+            int32_t m = 0, sh = 0;
+            const int live = c < p->out_ch && tl_dsp_channel_quant(p->multiplier, p->shift, p->dsp_requant + 3 * c,
+                                                                   c, &m, &sh);
+            int64_t sum = 0;
+            for (int32_t t = 0; t < taps; ++t) {
+                const int32_t v = packed_weight(p, w8, taps, t, c);
+                if ((!live && v != 0) || (live && p->weights != NULL && p->weights[t * p->out_ch + c] != v) ||
+                    v < INT8_MIN || v > INT8_MAX) {
+                    return TL_STATUS_BAD_PACKED;
+                }
+                sum += v;
+            }
+            if (pass == 0) {
+                const int64_t b = live ? p->dsp_bias[c] + (int64_t)p->input_zero_point * sum : 0;
+                worst_bias = b < 0 ? (-b > worst_bias ? -b : worst_bias) : (b > worst_bias ? b : worst_bias);
+                continue;
+            }
+            const int64_t folded =
+                live ? (p->bias != NULL ? p->bias[c] : 0) - (int64_t)p->input_zero_point * sum : 0;
+            if ((!omitted && p->dsp_bias[c] != folded) || (!live && p->dsp_bias[c] != 0) ||
+                !tl_dsp_requant_ok(live, m, sh, p->output_zero_point, acc_bound, p->dsp_requant + 3 * c)) {
                 return TL_STATUS_BAD_PACKED;
             }
-            sum += v;
         }
-        const int64_t folded = live ? (p->bias != NULL ? p->bias[c] : 0) - (int64_t)p->input_zero_point * sum : 0;
-        if (p->dsp_bias[c] != folded || !tl_dsp_requant_ok(live, live ? p->multiplier[c] : 0,
-                                                           live ? p->shift[c] : 0, p->output_zero_point,
-                                                           acc_bound, p->dsp_requant + 3 * c)) {
-            return TL_STATUS_BAD_PACKED;
-        }
+        acc_bound += worst_bias;
     }
     return TL_STATUS_OK;
 }
 
-/* One tap of a group: x holds the 4 channels' input bytes, w[0] = (w0, w2), w[1] = (w1, w3). */
-static inline void mac4(uint32_t x, const uint32_t *w, int32_t *acc)
+tl_status_t tl_depthwise_conv2d_s8_dsp_check(const tl_depthwise_conv2d_s8_params_t *p)
+{
+    return check(p, 0);
+}
+
+tl_status_t tl_depthwise_conv2d_s8_dsp_w8_check(const tl_depthwise_conv2d_s8_params_t *p)
+{
+    return check(p, 1);
+}
+
+/* One tap of a group: x holds the 4 channels' input bytes, w[0] = (w0, w2), w[1] = (w1, w3); or (w8) w[0]
+ * holds the 4 channels' int8 weights. */
+static inline __attribute__((always_inline)) void mac4(uint32_t x, const uint32_t *w, int32_t *acc, int w8)
 {
     const uint32_t even = tl_sxtb16(x), odd = tl_sxtb16_ror8(x);
-    const uint32_t w_even = w[0], w_odd = w[1];
+    const uint32_t w_even = w8 ? tl_sxtb16(w[0]) : w[0], w_odd = w8 ? tl_sxtb16_ror8(w[0]) : w[1];
     acc[0] = tl_smlabb(even, w_even, acc[0]);
     acc[2] = tl_smlatt(even, w_even, acc[2]);
     acc[1] = tl_smlabb(odd, w_odd, acc[1]);
@@ -80,19 +130,48 @@ static inline void mac4(uint32_t x, const uint32_t *w, int32_t *acc)
 }
 
 /* A tap in the padding: zp2 = the input zero point in both halves. */
-static inline void mac4_zero_point(uint32_t zp2, const uint32_t *w, int32_t *acc)
+static inline __attribute__((always_inline)) void mac4_zero_point(uint32_t zp2, const uint32_t *w, int32_t *acc,
+                                                                  int w8)
 {
-    const uint32_t w_even = w[0], w_odd = w[1];
+    const uint32_t w_even = w8 ? tl_sxtb16(w[0]) : w[0], w_odd = w8 ? tl_sxtb16_ror8(w[0]) : w[1];
     acc[0] = tl_smlabb(zp2, w_even, acc[0]);
     acc[2] = tl_smlatt(zp2, w_even, acc[2]);
     acc[1] = tl_smlabb(zp2, w_odd, acc[1]);
     acc[3] = tl_smlatt(zp2, w_odd, acc[3]);
 }
 
-/* One kernel row of 3 taps inside the input: x at the first tap, dx bytes between taps; w advances by 6. */
-static inline const uint32_t *row3(const int8_t *x, int32_t dx, const uint32_t *w, int32_t *acc)
+/* One kernel row of 3 taps inside the input: x at the first tap, dx bytes between taps; w advances by 6
+ * words (3 with w8). */
+static inline __attribute__((always_inline)) const uint32_t *row3(const int8_t *x, int32_t dx, const uint32_t *w,
+                                                                  int32_t *acc, int w8)
 {
 #if TL_DSP_ASM
+    if (w8) {
+        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+        uint32_t v, e, we, wo;
+#define TL_DW_TAP8(ADDR)                                                                                     \
+    "ldr %[v], " ADDR "\n\t"                                                                                \
+    "ldr %[wo], [%[w]], #4\n\t"                                                                             \
+    "sxtb16 %[e], %[v]\n\t"                                                                                 \
+    "sxtb16 %[we], %[wo]\n\t"                                                                               \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                                         \
+    "sxtb16 %[wo], %[wo], ror #8\n\t"                                                                       \
+    "smlabb %[a0], %[e], %[we], %[a0]\n\t"                                                                  \
+    "smlatt %[a2], %[e], %[we], %[a2]\n\t"                                                                  \
+    "smlabb %[a1], %[v], %[wo], %[a1]\n\t"                                                                  \
+    "smlatt %[a3], %[v], %[wo], %[a3]\n\t"
+        __asm__(TL_DW_TAP8("[%[x]]") TL_DW_TAP8("[%[x], %[dx]]") TL_DW_TAP8("[%[x], %[dx2]]")
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [v] "=&r"(v),
+                  [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
+                : [x] "r"(x), [dx] "r"(dx), [dx2] "r"(2 * dx), "m"(*(const uint32_t(*)[3])w)
+                : "memory");
+#undef TL_DW_TAP8
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        return w;
+    }
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     uint32_t v, e, we, wo;
 #define TL_DW_TAP(ADDR)                                                                                      \
@@ -116,10 +195,11 @@ static inline const uint32_t *row3(const int8_t *x, int32_t dx, const uint32_t *
     acc[3] = a3;
     return w;
 #else
-    mac4(tl_ld32(x), w, acc);
-    mac4(tl_ld32(x + dx), w + 2, acc);
-    mac4(tl_ld32(x + 2 * dx), w + 4, acc);
-    return w + 6;
+    const int32_t step = w8 ? 1 : 2;
+    mac4(tl_ld32(x), w, acc, w8);
+    mac4(tl_ld32(x + dx), w + step, acc, w8);
+    mac4(tl_ld32(x + 2 * dx), w + 2 * step, acc, w8);
+    return w + 3 * step;
 #endif
 }
 
@@ -134,11 +214,11 @@ static void valid_taps(int32_t start, int32_t size, int32_t k, int32_t d, int32_
     *hi = end > first ? end : first;
 }
 
-tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out)
+/* The layer on int16 (w8 = 0) or int8 weights: inlined twice. */
+static inline __attribute__((always_inline)) void run(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in,
+                                                      int8_t *out, int w8)
 {
-    if (p == NULL || in == NULL || out == NULL) {
-        return TL_STATUS_NULL_ARG;
-    }
+    const int32_t step = w8 ? 1 : 2; /* weight words per tap and group */
     const int32_t out_ch = p->out_ch, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
     const int32_t groups = group_count(p);
     const int32_t whole = p->depth_multiplier == 1 ? out_ch / GROUP : 0; /* groups read with one load */
@@ -147,7 +227,8 @@ tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p,
     const uint32_t zp2 = tl_sxtb16(zp4);
     const uint32_t lo4 = (uint32_t)(uint8_t)p->act_min * 0x01010101u;
     const uint32_t hi4 = (uint32_t)(uint8_t)p->act_max * 0x01010101u;
-    const uint32_t *const weights = (const uint32_t *)(const void *)p->dsp_weights;
+    const uint32_t *const weights =
+        (const uint32_t *)(w8 ? (const void *)p->dsp_weights8 : (const void *)p->dsp_weights);
     int8_t *o = out;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *const batch = in + b * p->in_h * row;
@@ -165,18 +246,18 @@ tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p,
                     const int32_t c = GROUP * g;
                     const int32_t *const bias = p->dsp_bias + c;
                     int32_t acc[GROUP] = {bias[0], bias[1], bias[2], bias[3]};
-                    const uint32_t *w = weights + 2 * taps * g;
+                    const uint32_t *w = weights + step * taps * g;
                     if (inside && g < whole) {
                         const int8_t *x = batch + base + c;
                         if (k_w == 3) {
                             for (int32_t ky = 0; ky < k_h; ++ky, x += dy) {
-                                w = row3(x, dx, w, acc);
+                                w = row3(x, dx, w, acc, w8);
                             }
                         } else {
                             for (int32_t ky = 0; ky < k_h; ++ky, x += dy) {
                                 const int8_t *xx = x;
-                                for (int32_t kx = 0; kx < k_w; ++kx, xx += dx, w += 2) {
-                                    mac4(tl_ld32(xx), w, acc);
+                                for (int32_t kx = 0; kx < k_w; ++kx, xx += dx, w += step) {
+                                    mac4(tl_ld32(xx), w, acc, w8);
                                 }
                             }
                         }
@@ -186,15 +267,15 @@ tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p,
                             const int row_in = ky >= ky_lo && ky < ky_hi;
                             const int32_t lo = row_in ? kx_lo : k_w, hi = row_in ? kx_hi : k_w;
                             int32_t kx = 0;
-                            for (; kx < lo; ++kx, w += 2) {
-                                mac4_zero_point(zp2, w, acc);
+                            for (; kx < lo; ++kx, w += step) {
+                                mac4_zero_point(zp2, w, acc, w8);
                             }
                             const int8_t *x = batch + (base + ky * dy + kx * dx + c);
-                            for (; kx < hi; ++kx, w += 2, x += dx) {
-                                mac4(tl_ld32(x), w, acc);
+                            for (; kx < hi; ++kx, w += step, x += dx) {
+                                mac4(tl_ld32(x), w, acc, w8);
                             }
-                            for (; kx < k_w; ++kx, w += 2) {
-                                mac4_zero_point(zp2, w, acc);
+                            for (; kx < k_w; ++kx, w += step) {
+                                mac4_zero_point(zp2, w, acc, w8);
                             }
                         }
                     } else {
@@ -205,13 +286,13 @@ tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p,
                         }
                         for (int32_t ky = 0; ky < k_h; ++ky) {
                             const int row_ok = ky >= ky_lo && ky < ky_hi;
-                            for (int32_t kx = 0; kx < k_w; ++kx, w += 2) {
+                            for (int32_t kx = 0; kx < k_w; ++kx, w += step) {
                                 uint32_t x = zp4;
                                 if (row_ok && kx >= kx_lo && kx < kx_hi) {
                                     const int8_t *const px = batch + (base + ky * dy + kx * dx);
                                     x = tl_pack_s8x4(px[lane[0]], px[lane[1]], px[lane[2]], px[lane[3]]);
                                 }
-                                mac4(x, w, acc);
+                                mac4(x, w, acc, w8);
                             }
                         }
                     }
@@ -232,5 +313,35 @@ tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p,
             }
         }
     }
+}
+
+static __attribute__((noinline, flatten)) void run_w16(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in,
+                                                        int8_t *out)
+{
+    run(p, in, out, 0);
+}
+
+static __attribute__((noinline, flatten)) void run_w8(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in,
+                                                       int8_t *out)
+{
+    run(p, in, out, 1);
+}
+
+tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out)
+{
+    if (p == NULL || in == NULL || out == NULL) {
+        return TL_STATUS_NULL_ARG;
+    }
+    run_w16(p, in, out);
     return TL_STATUS_OK;
 }
+
+tl_status_t tl_depthwise_conv2d_s8_dsp_w8(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out)
+{
+    if (p == NULL || in == NULL || out == NULL) {
+        return TL_STATUS_NULL_ARG;
+    }
+    run_w8(p, in, out);
+    return TL_STATUS_OK;
+}
+

@@ -374,6 +374,148 @@ static inline const uint32_t *tl_dsp_dot_4x1(const int8_t *x, const uint32_t *w,
 #endif
 }
 
+/* ---- the same blocks on int8 weights (the _w8 variants: half the flash, two SXTB16 per weight word) ---- */
+
+#if TL_DSP_ASM
+/* One chunk of the 3-channel x 2-position block on int8 weights: LDM the three channels' weight words
+ * (w0 w1 w2 w3 each), LDRD the two positions' (x0,x2) words, SXTB16 each weight word into (w0,w2), six
+ * SMLADs; LDRD the (x1,x3) words, SXTB16 ROR #8 each weight word in place into (w1,w3), six SMLADs. */
+#define TL_DSP_CHUNK8_3X2                                                                                    \
+    "ldm %[w]!, {r8, r9, r10}\n\t"                                                                           \
+    "ldrd r11, r12, [%[x]], #8\n\t"                                                                          \
+    "sxtb16 lr, r8\n\t"                                                                                      \
+    "smlad %[a0], lr, r11, %[a0]\n\t"                                                                        \
+    "smlad %[a1], lr, r12, %[a1]\n\t"                                                                        \
+    "sxtb16 lr, r9\n\t"                                                                                      \
+    "smlad %[a2], lr, r11, %[a2]\n\t"                                                                        \
+    "smlad %[a3], lr, r12, %[a3]\n\t"                                                                        \
+    "sxtb16 lr, r10\n\t"                                                                                     \
+    "smlad %[a4], lr, r11, %[a4]\n\t"                                                                        \
+    "smlad %[a5], lr, r12, %[a5]\n\t"                                                                        \
+    "ldrd r11, r12, [%[x]], #8\n\t"                                                                          \
+    "sxtb16 r8, r8, ror #8\n\t"                                                                              \
+    "smlad %[a0], r8, r11, %[a0]\n\t"                                                                        \
+    "smlad %[a1], r8, r12, %[a1]\n\t"                                                                        \
+    "sxtb16 r9, r9, ror #8\n\t"                                                                              \
+    "smlad %[a2], r9, r11, %[a2]\n\t"                                                                        \
+    "smlad %[a3], r9, r12, %[a3]\n\t"                                                                        \
+    "sxtb16 r10, r10, ror #8\n\t"                                                                            \
+    "smlad %[a4], r10, r11, %[a4]\n\t"                                                                       \
+    "smlad %[a5], r10, r12, %[a5]\n\t"
+#endif
+
+/*
+ * tl_dsp_dot_3x2 on int8 weights: x as there; w: per chunk the 3 channels' 4 int8 weights in natural order
+ * (c0 w0..w3, c1 w0..w3, c2 w0..w3; 4-byte aligned). 21 instructions per 24 MACs (16 with int16 weights).
+ * All 14 registers hold operands, so the loop's end is compared from memory (one LDR per 4 chunks).
+ */
+static inline const uint32_t *tl_dsp_dot8_3x2(const uint32_t *x, const uint32_t *w, int32_t chunks, int32_t *acc)
+{
+#if TL_DSP_ASM
+    register int32_t a0 __asm__("r0") = acc[0];
+    register int32_t a1 __asm__("r1") = acc[1];
+    register int32_t a2 __asm__("r2") = acc[2];
+    register int32_t a3 __asm__("r3") = acc[3];
+    register int32_t a4 __asm__("r4") = acc[4];
+    register int32_t a5 __asm__("r5") = acc[5];
+    register const uint32_t *px __asm__("r6") = x;
+    register const uint32_t *pw __asm__("r7") = w;
+    register int32_t skip __asm__("r8") = (4 - (chunks & 3)) & 3;
+    const uint32_t *const end = x + 4 * chunks;
+    __asm__ volatile("cmp r8, #2\n\t"
+                     "beq 2f\n\t"
+                     "bhi 3f\n\t"
+                     "cmp r8, #1\n\t"
+                     "beq 1f\n"
+                     "0:\n\t" TL_DSP_CHUNK8_3X2 "1:\n\t" TL_DSP_CHUNK8_3X2 "2:\n\t" TL_DSP_CHUNK8_3X2
+                     "3:\n\t" TL_DSP_CHUNK8_3X2 "ldr r8, %[end]\n\t"
+                     "cmp %[x], r8\n\t"
+                     "bne 0b\n\t"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),
+                       [x] "+r"(px), [w] "+r"(pw), "+r"(skip)
+                     : [end] "m"(end)
+                     : "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    acc[4] = a4;
+    acc[5] = a5;
+    return pw;
+#else
+    for (int32_t j = 0; j < chunks; ++j, x += 4, w += 3) {
+        for (int32_t c = 0; c < 3; ++c) {
+            const uint32_t wv = tl_ld32(&w[c]);
+            const uint32_t even = tl_sxtb16(wv), odd = tl_sxtb16_ror8(wv);
+            acc[2 * c] = tl_smlad(even, tl_ld32(&x[0]), acc[2 * c]);
+            acc[2 * c + 1] = tl_smlad(even, tl_ld32(&x[1]), acc[2 * c + 1]);
+            acc[2 * c] = tl_smlad(odd, tl_ld32(&x[2]), acc[2 * c]);
+            acc[2 * c + 1] = tl_smlad(odd, tl_ld32(&x[3]), acc[2 * c + 1]);
+        }
+    }
+    return w;
+#endif
+}
+
+#if TL_DSP_ASM
+/* One channel of the 4-channel x 1-position block on int8 weights: (w0,w2) into r7, (w1,w3) in place. */
+#define TL_DSP_CHANNEL8(A, W)                                                                                \
+    "sxtb16 r7, " W "\n\t"                                                                                   \
+    "smlad %[" A "], r7, r8, %[" A "]\n\t"                                                                   \
+    "sxtb16 " W ", " W ", ror #8\n\t"                                                                        \
+    "smlad %[" A "], " W ", r9, %[" A "]\n\t"
+/* One chunk: LDR four int8 activations, SXTB16 them into (x0,x2) and (x1,x3), LDM the four channels'
+ * weight words, then four SXTB16 pairs and eight SMLADs: 20 instructions per 16 MACs (13 on int16). */
+#define TL_DSP_CHUNK8_4X1                                                                                    \
+    "ldr r9, [%[x]], #4\n\t"                                                                                 \
+    "ldm %[w]!, {r10, r11, r12, lr}\n\t"                                                                     \
+    "sxtb16 r8, r9\n\t"                                                                                      \
+    "sxtb16 r9, r9, ror #8\n\t" TL_DSP_CHANNEL8("a0", "r10") TL_DSP_CHANNEL8("a1", "r11")                     \
+        TL_DSP_CHANNEL8("a2", "r12") TL_DSP_CHANNEL8("a3", "lr")
+#endif
+
+/*
+ * tl_dsp_dot_4x1 on int8 weights: x as there; w: per chunk the 4 channels' 4 int8 weights in natural order
+ * (4-byte aligned). acc: {c0, c1, c2, c3}. Returns w advanced past the chunks.
+ */
+static inline const uint32_t *tl_dsp_dot8_4x1(const int8_t *x, const uint32_t *w, int32_t chunks, int32_t *acc)
+{
+#if TL_DSP_ASM
+    register int32_t a0 __asm__("r0") = acc[0];
+    register int32_t a1 __asm__("r1") = acc[1];
+    register int32_t a2 __asm__("r2") = acc[2];
+    register int32_t a3 __asm__("r3") = acc[3];
+    register const int8_t *px __asm__("r4") = x;
+    register const uint32_t *pw __asm__("r5") = w;
+    register const int8_t *end __asm__("r6") = x + 4 * chunks;
+    register int32_t skip __asm__("r8") = chunks & 1;
+    __asm__ volatile("cmp r8, #0\n\t"
+                     "bne 1f\n"
+                     "0:\n\t" TL_DSP_CHUNK8_4X1 "1:\n\t" TL_DSP_CHUNK8_4X1 "cmp %[x], %[end]\n\t"
+                     "bne 0b\n\t"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(px), [w] "+r"(pw),
+                       "+r"(skip)
+                     : [end] "r"(end)
+                     : "r7", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    return pw;
+#else
+    for (int32_t j = 0; j < chunks; ++j, x += 4, w += 4) {
+        const uint32_t v = tl_ld32(x);
+        const uint32_t even = tl_sxtb16(v), odd = tl_sxtb16_ror8(v);
+        for (int32_t c = 0; c < 4; ++c) {
+            const uint32_t wv = tl_ld32(&w[c]);
+            acc[c] = tl_smlad(tl_sxtb16(wv), even, acc[c]);
+            acc[c] = tl_smlad(tl_sxtb16_ror8(wv), odd, acc[c]);
+        }
+    }
+    return w;
+#endif
+}
+
 /* ---- checks of the generated data (prepare time only) -------------------------------------------------- */
 
 /*
@@ -400,43 +542,91 @@ static inline int tl_dsp_requant_ok(int live, int32_t multiplier, int32_t shift,
 }
 
 /*
+ * A channel's live flag, multiplier and shift: from the params' arrays when the firmware holds them, else
+ * (the generator leaves them out: the variants read only the generated constants) from the constants
+ * themselves, {2m - 2^32, ., r}: m = (2m mod 2^32) / 2, shift = -r; a channel whose constants are {0, ...}
+ * is not live. tl_dsp_requant_ok then checks the constants whole, the same either way.
+ */
+static inline int tl_dsp_channel_quant(const int32_t *multiplier, const int32_t *shift, const int32_t *rq, int32_t c,
+                                       int32_t *m, int32_t *s)
+{
+    if (multiplier != NULL) {
+        *m = multiplier[c];
+        *s = *m != 0 ? shift[c] : 0;
+    } else {
+        *m = (int32_t)((uint32_t)rq[0] >> 1);
+        *s = *m != 0 ? -rq[2] : 0;
+    }
+    return *m != 0;
+}
+
+/* Channel c's packed weights are int8, zero where `in_range` is 0 (k >= `k`, or the channel is not live), and
+ * equal to weights[c][.] when given; *sum is their sum. The layouts are those of tl_dsp_check_packed. */
+static inline int tl_dsp_channel_sum(const int8_t *weights, int32_t k, int32_t m, int32_t chunks, int32_t c, int live,
+                                     const int16_t *packed, const int8_t *packed8, int64_t *sum)
+{
+    const int32_t g = c / m, lane = c % m;
+    *sum = 0;
+    for (int32_t i = 0; i < 4 * chunks; ++i) {
+        const int32_t v = packed != NULL
+                              ? packed[((((int64_t)g * chunks + i / 4) * 2 + (i & 1)) * m + lane) * 2 + ((i >> 1) & 1)]
+                              : packed8[(((int64_t)g * chunks + i / 4) * m + lane) * 4 + (i & 3)];
+        const int in_range = live && i < k;
+        if ((!in_range && v != 0) || (in_range && weights != NULL && weights[(int64_t)c * k + i] != v) ||
+            v < INT8_MIN || v > INT8_MAX) {
+            return 0;
+        }
+        *sum += v;
+    }
+    return 1;
+}
+
+/*
  * The generated data of a conv / fully-connected DSP variant is consistent with the params: groups of `m`
  * channels and `chunks` chunks of 4 k in the packed weights, zero wherever k >= `k`, the channel is past
  * `out` or its multiplier is 0; equal to `weights` [out][k] when those are given (the generator leaves them
  * out of the firmware, as the variant never reads them); the bias with the input zero point folded in, from
  * the packed weights' sums; the requantization constants; and that tl_dsp_requantize cannot overflow for any
  * accumulator within +-acc_bound. A zero-multiplier (or padding) channel has zero bias and the constants
- * {0, 1 + 2 zero_point, 1}, which give zero_point.
+ * {0, 1 + 2 zero_point, 1}, which give zero_point. The weights are either expanded (`packed`, int16, the
+ * layout above) or int8 (`packed8`: [groups][chunks][m][4], natural order): exactly one is given.
+ * When the firmware leaves out the original multipliers, shifts and bias (`multiplier` NULL), the constants
+ * are checked for themselves (tl_dsp_channel_quant) and the bound is taken from the bias they imply
+ * (packed_bias + input_zero_point * sum of the weights).
  */
 static inline tl_status_t tl_dsp_check_packed(const int8_t *weights, int32_t out, int32_t k, int32_t m, int32_t chunks,
                                               const int32_t *bias, int32_t input_zero_point,
                                               int32_t output_zero_point, const int32_t *multiplier,
                                               const int32_t *shift, int64_t acc_bound, const int16_t *packed,
-                                              const int32_t *packed_bias, const int32_t *requant)
+                                              const int8_t *packed8, const int32_t *packed_bias,
+                                              const int32_t *requant)
 {
-    if (packed == NULL || packed_bias == NULL || requant == NULL || ((uintptr_t)packed & 3u) != 0 ||
-        (int64_t)4 * chunks < k) {
+    if ((packed == NULL) == (packed8 == NULL) || packed_bias == NULL || requant == NULL ||
+        ((uintptr_t)packed & 3u) != 0 || ((uintptr_t)packed8 & 3u) != 0 || (int64_t)4 * chunks < k ||
+        (multiplier == NULL) != (shift == NULL) || (multiplier == NULL && bias != NULL)) {
         return TL_STATUS_BAD_PACKED;
     }
     const int32_t groups = (out + m - 1) / m;
-    for (int32_t c = 0; c < groups * m; ++c) {
-        const int live = c < out && multiplier[c] != 0;
-        const int32_t g = c / m, lane = c % m;
-        int64_t sum = 0;
-        for (int32_t i = 0; i < 4 * chunks; ++i) {
-            const int64_t at = ((((int64_t)g * chunks + i / 4) * 2 + (i & 1)) * m + lane) * 2 + ((i >> 1) & 1);
-            const int32_t v = packed[at];
-            const int in_range = live && i < k;
-            if ((!in_range && v != 0) || (in_range && weights != NULL && weights[(int64_t)c * k + i] != v) ||
-                v < INT8_MIN || v > INT8_MAX) {
+    int64_t worst_bias = 0;
+    for (int32_t pass = multiplier == NULL ? 0 : 1; pass < 2; ++pass) {
+        for (int32_t c = 0; c < groups * m; ++c) {
+            int32_t mc = 0, sc = 0;
+            const int live = c < out && tl_dsp_channel_quant(multiplier, shift, requant + 3 * c, c, &mc, &sc);
+            int64_t sum = 0;
+            if (!tl_dsp_channel_sum(weights, k, m, chunks, c, live, packed, packed8, &sum)) {
                 return TL_STATUS_BAD_PACKED;
             }
-            sum += v;
-        }
-        const int64_t folded = live ? (bias != NULL ? bias[c] : 0) - (int64_t)input_zero_point * sum : 0;
-        if (packed_bias[c] != folded || !tl_dsp_requant_ok(live, live ? multiplier[c] : 0, live ? shift[c] : 0,
-                                                           output_zero_point, acc_bound, requant + 3 * c)) {
-            return TL_STATUS_BAD_PACKED;
+            if (pass == 0) { /* the bias the constants imply, for the bound */
+                const int64_t b = live ? packed_bias[c] + (int64_t)input_zero_point * sum : 0;
+                worst_bias = b < 0 ? (-b > worst_bias ? -b : worst_bias) : (b > worst_bias ? b : worst_bias);
+                continue;
+            }
+            const int64_t bound = multiplier == NULL ? acc_bound + worst_bias : acc_bound;
+            const int64_t folded = live ? (bias != NULL ? bias[c] : 0) - (int64_t)input_zero_point * sum : 0;
+            if ((multiplier != NULL && packed_bias[c] != folded) || (!live && packed_bias[c] != 0) ||
+                !tl_dsp_requant_ok(live, mc, sc, output_zero_point, bound, requant + 3 * c)) {
+                return TL_STATUS_BAD_PACKED;
+            }
         }
     }
     return TL_STATUS_OK;

@@ -6,23 +6,41 @@
  * multiplies them with the 4 outputs' pre-expanded weights (8 SMLADs, 13 instructions per 16 MACs). The
  * 1-3 inputs past the last whole chunk form one more, zero-filled, chunk. The bias has the input zero point
  * folded in and requantization is tl_dsp_requantize, as in tl_conv2d_s8_dsp.
+ *
+ * tl_fully_connected_s8_dsp_w8 is the same kernel on int8 weights (dsp_weights8: per chunk of 4 inputs the
+ * 4 outputs' 4 bytes in natural order, the last chunk zero-filled; half the flash): tl_dsp_dot8_4x1
+ * expands each weight word with SXTB16 and SXTB16 ROR #8, 20 instructions per 16 MACs.
  */
 #include "tl_dsp.h"
 #include "tl_kernel_util.h"
 
 #define CHANNELS_PER_BLOCK 4
 
-/* The reference's checks (`weights` may be NULL: the variant reads dsp_weights) and the generated data's. */
-tl_status_t tl_fully_connected_s8_dsp_check(const tl_fully_connected_s8_params_t *p)
+/* The reference's checks (`weights` may be NULL: the variant reads dsp_weights, or dsp_weights8 when `w8`)
+ * and the generated data's. */
+static tl_status_t check(const tl_fully_connected_s8_params_t *p, int w8)
 {
     if (p == NULL) {
         return TL_STATUS_NULL_ARG;
     }
-    if (p->dsp_weights == NULL) {
+    const void *const packed = w8 ? (const void *)p->dsp_weights8 : (const void *)p->dsp_weights;
+    if (packed == NULL || (w8 ? p->dsp_weights != NULL : p->dsp_weights8 != NULL)) {
         return TL_STATUS_BAD_PACKED;
     }
     tl_fully_connected_s8_params_t shape = *p;
-    shape.weights = (const int8_t *)(const void *)p->dsp_weights;
+    shape.weights = (const int8_t *)packed;
+    if (p->multiplier == NULL) {
+        /* The firmware left out the original multipliers, shifts and bias (the variant reads only the generated
+         * constants, which tl_dsp_check_packed checks for themselves): the reference's shape checks see one
+         * stand-in channel. */
+        static const int32_t stand_in_multiplier = INT32_C(1) << 30, stand_in_shift = -1;
+        if (p->shift != NULL || p->bias != NULL || p->out_features < 1) {
+            return TL_STATUS_BAD_PACKED;
+        }
+        shape.multiplier = &stand_in_multiplier;
+        shape.shift = &stand_in_shift;
+        shape.out_features = 1;
+    }
     const tl_status_t status = tl_fully_connected_s8_check(&shape);
     if (status != TL_STATUS_OK) {
         return status;
@@ -30,15 +48,24 @@ tl_status_t tl_fully_connected_s8_dsp_check(const tl_fully_connected_s8_params_t
     const int32_t k = p->in_features;
     return tl_dsp_check_packed(p->weights, p->out_features, k, CHANNELS_PER_BLOCK, (k + 3) / 4, p->bias,
                                p->input_zero_point, p->output_zero_point, p->multiplier, p->shift,
-                               tl_dsp_acc_bound(k, p->bias, p->out_features), p->dsp_weights, p->dsp_bias,
-                               p->dsp_requant);
+                               tl_dsp_acc_bound(k, p->bias, p->out_features), p->dsp_weights, p->dsp_weights8,
+                               p->dsp_bias, p->dsp_requant);
 }
 
-tl_status_t tl_fully_connected_s8_dsp(const tl_fully_connected_s8_params_t *p, const int8_t *in, int8_t *out)
+tl_status_t tl_fully_connected_s8_dsp_check(const tl_fully_connected_s8_params_t *p)
 {
-    if (p == NULL || in == NULL || out == NULL) {
-        return TL_STATUS_NULL_ARG;
-    }
+    return check(p, 0);
+}
+
+tl_status_t tl_fully_connected_s8_dsp_w8_check(const tl_fully_connected_s8_params_t *p)
+{
+    return check(p, 1);
+}
+
+/* The layer on int16 (w8 = 0) or int8 weights; inlined twice. */
+static inline __attribute__((always_inline)) void run(const tl_fully_connected_s8_params_t *p, const int8_t *in,
+                                                      int8_t *out, int w8)
+{
     const int32_t k = p->in_features;
     const int32_t whole = k / 4;
     const int32_t tail = k - 4 * whole;
@@ -51,15 +78,22 @@ tl_status_t tl_fully_connected_s8_dsp(const tl_fully_connected_s8_params_t *p, c
             last |= (uint32_t)(uint8_t)in[4 * whole + i] << (8 * i);
         }
         const uint32_t last_even = tl_sxtb16(last), last_odd = tl_sxtb16_ror8(last);
-        const uint32_t *w = (const uint32_t *)(const void *)p->dsp_weights;
+        const uint32_t *w = (const uint32_t *)(w8 ? (const void *)p->dsp_weights8 : (const void *)p->dsp_weights);
         const int32_t *bias = p->dsp_bias;
         const int32_t *rq = p->dsp_requant;
         for (int32_t o = 0; o < outs; o += CHANNELS_PER_BLOCK, bias += 4, rq += 12, out += 4) {
             int32_t acc[4] = {bias[0], bias[1], bias[2], bias[3]};
             if (whole > 0) {
-                w = tl_dsp_dot_4x1(in, w, whole, acc);
+                w = w8 ? tl_dsp_dot8_4x1(in, w, whole, acc) : tl_dsp_dot_4x1(in, w, whole, acc);
             }
-            if (tail > 0) {
+            if (tail > 0 && w8) {
+                for (int32_t c = 0; c < 4; ++c) {
+                    const uint32_t wv = tl_ld32(w + c);
+                    acc[c] = tl_smlad(tl_sxtb16(wv), last_even, acc[c]);
+                    acc[c] = tl_smlad(tl_sxtb16_ror8(wv), last_odd, acc[c]);
+                }
+                w += 4;
+            } else if (tail > 0) {
                 for (int32_t c = 0; c < 4; ++c) {
                     acc[c] = tl_smlad(tl_ld32(w + c), last_even, acc[c]);
                     acc[c] = tl_smlad(tl_ld32(w + 4 + c), last_odd, acc[c]);
@@ -81,5 +115,22 @@ tl_status_t tl_fully_connected_s8_dsp(const tl_fully_connected_s8_params_t *p, c
         }
         out -= 4 * ((outs + 3) / 4) - outs; /* the last block stored only outs % 4 values */
     }
+}
+
+tl_status_t tl_fully_connected_s8_dsp(const tl_fully_connected_s8_params_t *p, const int8_t *in, int8_t *out)
+{
+    if (p == NULL || in == NULL || out == NULL) {
+        return TL_STATUS_NULL_ARG;
+    }
+    run(p, in, out, 0);
+    return TL_STATUS_OK;
+}
+
+tl_status_t tl_fully_connected_s8_dsp_w8(const tl_fully_connected_s8_params_t *p, const int8_t *in, int8_t *out)
+{
+    if (p == NULL || in == NULL || out == NULL) {
+        return TL_STATUS_NULL_ARG;
+    }
+    run(p, in, out, 1);
     return TL_STATUS_OK;
 }

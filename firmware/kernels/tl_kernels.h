@@ -57,6 +57,9 @@ typedef struct {
     int32_t scratch_bytes;
     int32_t dsp_zero_point; /* 0: dsp_requant carries the output zero point; else it (= output_zero_point) is
                                added after the requantization, where folding it in could overflow int32 */
+    /* tl_conv2d_s8_dsp_w8 instead of dsp_weights (the other fields as above): [G][K4 / 4][3][4], per chunk of
+       4 k the 3 channels' int8 weights in natural order */
+    const int8_t *dsp_weights8;
 } tl_conv2d_s8_params_t;
 
 typedef struct {
@@ -80,6 +83,8 @@ tl_status_t tl_conv2d_f32_check(const tl_conv2d_f32_params_t *p);
 tl_status_t tl_conv2d_f32(const tl_conv2d_f32_params_t *p, const float *in, float *out);
 tl_status_t tl_conv2d_s8_dsp_check(const tl_conv2d_s8_params_t *p);
 tl_status_t tl_conv2d_s8_dsp(const tl_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_conv2d_s8_dsp_w8_check(const tl_conv2d_s8_params_t *p);
+tl_status_t tl_conv2d_s8_dsp_w8(const tl_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
 tl_status_t tl_conv2d_f32_fpu_check(const tl_conv2d_f32_params_t *p);
 tl_status_t tl_conv2d_f32_fpu(const tl_conv2d_f32_params_t *p, const float *in, float *out);
 
@@ -104,6 +109,8 @@ typedef struct {
     const int16_t *dsp_weights; /* [G][T][2][2]: per tap (w0,w2) then (w1,w3) of the group's 4 channels */
     const int32_t *dsp_bias;    /* [4 G]: bias - input_zero_point * sum of the channel's weights */
     const int32_t *dsp_requant; /* [4 G][3]: tl_dsp_requantize's constants */
+    /* tl_depthwise_conv2d_s8_dsp_w8 instead of dsp_weights: [G][T][4], per tap the group's 4 int8 weights */
+    const int8_t *dsp_weights8;
 } tl_depthwise_conv2d_s8_params_t;
 
 typedef struct {
@@ -126,6 +133,8 @@ tl_status_t tl_depthwise_conv2d_f32_check(const tl_depthwise_conv2d_f32_params_t
 tl_status_t tl_depthwise_conv2d_f32(const tl_depthwise_conv2d_f32_params_t *p, const float *in, float *out);
 tl_status_t tl_depthwise_conv2d_s8_dsp_check(const tl_depthwise_conv2d_s8_params_t *p);
 tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_depthwise_conv2d_s8_dsp_w8_check(const tl_depthwise_conv2d_s8_params_t *p);
+tl_status_t tl_depthwise_conv2d_s8_dsp_w8(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out);
 
 /* ---- FULLY_CONNECTED -------------------------------------------------------------------------------- */
 
@@ -142,6 +151,9 @@ typedef struct {
     const int16_t *dsp_weights; /* [G][C][2][4][2]: per chunk of 4 inputs, (w0,w2) of 4 channels, then (w1,w3) */
     const int32_t *dsp_bias;    /* [4 G]: bias - input_zero_point * sum of the channel's weights */
     const int32_t *dsp_requant; /* [4 G][3]: tl_dsp_requantize's constants */
+    /* tl_fully_connected_s8_dsp_w8 instead of dsp_weights: [G][ceil(in_features / 4)][4][4], per chunk of 4
+       inputs the 4 channels' int8 weights in natural order (zero past in_features) */
+    const int8_t *dsp_weights8;
 } tl_fully_connected_s8_params_t;
 
 typedef struct {
@@ -160,6 +172,8 @@ tl_status_t tl_fully_connected_f32_check(const tl_fully_connected_f32_params_t *
 tl_status_t tl_fully_connected_f32(const tl_fully_connected_f32_params_t *p, const float *in, float *out);
 tl_status_t tl_fully_connected_s8_dsp_check(const tl_fully_connected_s8_params_t *p);
 tl_status_t tl_fully_connected_s8_dsp(const tl_fully_connected_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_fully_connected_s8_dsp_w8_check(const tl_fully_connected_s8_params_t *p);
+tl_status_t tl_fully_connected_s8_dsp_w8(const tl_fully_connected_s8_params_t *p, const int8_t *in, int8_t *out);
 tl_status_t tl_fully_connected_f32_fpu_check(const tl_fully_connected_f32_params_t *p);
 tl_status_t tl_fully_connected_f32_fpu(const tl_fully_connected_f32_params_t *p, const float *in, float *out);
 

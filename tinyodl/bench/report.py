@@ -115,33 +115,20 @@ def models_table(result: dict[str, Any], board: str) -> Table:
     core = runs[0]["core"] if runs else ""
     table = Table(title=f"ours (optimised) / CMSIS-NN {result['cmsis_nn']['version'] or ''} on {board} "
                   f"({core} @ {mhz} MHz, {SIM_NAMES.get(result['simulator'], result['simulator'])})")  # fmt: skip
-    for col in ("model", "MACC", "instructions", "ratio", "instr/MAC", "flash B", "ratio ", "arena B", "outputs"):
+    cols = ("model", "MACC", "instructions", "ratio", "instr/MAC", "flash B", "ratio ", "arena B", "TFLM arena B",
+            "ratio  ", "outputs")  # fmt: skip
+    for col in cols:
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in runs:
         a, b = r["optimised"], r["cmsis_nn"]
+        tflm = r.get("tflite_micro_arena")
+        tflm_bytes = f"{tflm['total_bytes']:,}" if isinstance(tflm, dict) else "-"
         table.add_row(r["name"], f"{r['macc']:,}", f"{a['instructions']:,} / {b['instructions']:,}",
                       _x(r["instructions_ratio"]),
                       f"{_ipm(a['instructions_per_mac'])} / {_ipm(b['instructions_per_mac'])}",
                       f"{a['flash_bytes']:,} / {b['flash_bytes']:,}", _x(r["flash_ratio"]),
-                      f"{a['arena_bytes']:,} / {b['arena_bytes']:,}", f"{_checks(a)} / {_checks(b)}")  # fmt: skip
-    return table
-
-
-def cycles_table(result: dict[str, Any], board: str) -> Table:
-    """Estimated cycles (the per-core model, docs/cycles.md) of ours and CMSIS-NN, whole network."""
-    runs = [r for r in result["results"] if r["board"] == board]
-    mhz = runs[0]["clock_hz"] // 1_000_000 if runs else 0
-    table = Table(title=f"est. cycles, ours / CMSIS-NN on {board} ({runs[0]['core'] if runs else ''} model, "
-                  f"docs/cycles.md)")  # fmt: skip
-    for col in ("model", "est. cycles", "ratio", f"est. ms @ {mhz} MHz", "est. CPI"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for r in runs:
-        c, ms = r["estimated_cycles"], r["estimated_latency_ms"]
-        if c["optimised"] is None or c["cmsis_nn"] is None:
-            continue
-        cpi = [c[k] / r[k]["instructions"] if r[k]["instructions"] else 0.0 for k in ("optimised", "cmsis_nn")]
-        table.add_row(r["name"], f"{c['optimised']:,} / {c['cmsis_nn']:,}", _x(r["estimated_cycles_ratio"]),
-                      f"{ms['optimised']:.2f} / {ms['cmsis_nn']:.2f}", f"{cpi[0]:.2f} / {cpi[1]:.2f}")  # fmt: skip
+                      f"{a['arena_bytes']:,} / {b['arena_bytes']:,}", tflm_bytes,
+                      _x(r.get("arena_vs_tflite_micro")), f"{_checks(a)} / {_checks(b)}")  # fmt: skip
     return table
 
 
@@ -168,10 +155,10 @@ def print_models_bench(result: dict[str, Any], console: Console, layers: bool = 
             console.print(model_layers_table(r))
     for board in boards:
         console.print(models_table(result, board))
-        if any(r.get("estimated_cycles_ratio") is not None for r in result["results"] if r["board"] == board):
-            console.print(cycles_table(result, board))
     c = result["cmsis_nn"]
     console.print(
         f"{result['part']}; ratio = {result['ratio']}; outputs ok: equal to the numpy reference and tflite-micro; "
-        f"instructions {result['instructions_scope']}; CMSIS-NN {c['version']} from {c['found_by']}"
+        f"instructions {result['instructions_scope']}; CMSIS-NN {c['version']} from {c['found_by']}; flash policy "
+        f"{result.get('flash_policy', 'balanced')} (--optimise); TFLM arena: "
+        f"{result.get('tflite_micro_arena_scope', 'tflite-micro')}, ratio ours / it"
     )

@@ -70,12 +70,13 @@ def kernel_suffix(params: kp.KernelParams) -> str:
 
 
 def choose_kernel(
-    params: kp.KernelParams, board: Board, optimise: bool = True, backend: str = "tinyodl"
+    params: kp.KernelParams, board: Board, optimise: bool = True, backend: str = "tinyodl", expand: bool = True
 ) -> variants.Choice:
     """The kernel for these params on this board: the first optimised variant whose preconditions hold
-    (with its generated fields filled in), else the reference kernel. `optimise=False` keeps the reference.
-    `backend="cmsis-nn"`: CMSIS-NN's kernel where it has one (variants.choose)."""
-    return variants.choose(params, board, optimise, backend)
+    (with its generated fields filled in), else the reference kernel. `optimise=False` keeps the reference;
+    `expand=False` the variants that keep weights int8. `backend="cmsis-nn"`: CMSIS-NN's kernel where it has
+    one (variants.choose)."""
+    return variants.choose(params, board, optimise, backend, expand)
 
 
 # Kernels that may write their output over an input (the planner decides whether it does): each reads
@@ -108,9 +109,21 @@ def _in_place(choice: variants.Choice, inputs: tuple[str, ...]) -> tuple[str, ..
 
 
 FLASH_POLICIES = ("speed", "size", "balanced")
-# Flash kept free for everything but the model's constants (runtime, kernels, application) when `balanced`
-# decides which layers can afford their optimised variant's re-laid-out weights.
+# Flash kept free for everything but the model's constants (runtime, kernels, application): no policy lets
+# the int16 weight forms take it.
 FLASH_RESERVE_BYTES = 96 * 1024
+# `balanced`: the int16 weight forms may add at most this fraction of the model's constant bytes in their
+# int8 forms (every layer's smallest choice): their extra weights and, for the first layer of a kernel
+# that takes it, the int16 form's code (FORM_CODE_BYTES). CMSIS-NN's firmware holds the same int8 weights
+# and about as much code, so the firmware stays within CMSIS-NN's flash + 10% (docs/kernels.md).
+FLASH_ALLOWANCE = 0.05
+# The code the int16 form of a kernel adds beside its int8 form (arm-none-eabi-gcc 12, -O2, Cortex-M4).
+FORM_CODE_BYTES = {"tl_conv2d_s8_dsp": 5800, "tl_depthwise_conv2d_s8_dsp": 1800, "tl_fully_connected_s8_dsp": 800}
+# Instructions per MAC the int16 form of a layer saves over its int8 form (measured on the MLPerf Tiny
+# models, docs/kernels.md): the ranking of `balanced`. A variant whose only alternative is the reference
+# kernel saves far more (DEFAULT_SAVED_PER_MAC).
+SAVED_PER_MAC = {"tl_conv2d_s8_dsp": 0.21, "tl_fully_connected_s8_dsp": 0.44, "tl_depthwise_conv2d_s8_dsp": 0.5}
+DEFAULT_SAVED_PER_MAC = 4.0
 
 
 def constant_bytes(params: kp.KernelParams, omit: tuple[str, ...] = (), prefix: str = "") -> int:
@@ -130,33 +143,62 @@ def _choice_bytes(choice: variants.Choice) -> int:
     return constant_bytes(choice.params, choice.omit)
 
 
+def _kernel_of(choice: variants.Choice) -> str:
+    """The kernel doing a layer's multiply-accumulates: the convolution's inside a fused layer."""
+    conv_fn = getattr(choice.params, "conv_fn", None)
+    return conv_fn.name if isinstance(conv_fn, kp.CFunction) else choice.function
+
+
+def flash_allowance(size_bytes: int, board: Board, policy: str) -> int:
+    """The constant bytes the int16 weight forms may add to a model whose constants take `size_bytes` in
+    their smallest forms: none (`size`), FLASH_ALLOWANCE of them (`balanced`), all the board's flash
+    (`speed`); never more than the board's flash minus FLASH_RESERVE_BYTES leaves."""
+    board_left = max(board.target.memory.flash.length - FLASH_RESERVE_BYTES - size_bytes, 0)
+    if policy == "size":
+        return 0
+    if policy == "balanced":
+        return min(int(FLASH_ALLOWANCE * size_bytes), board_left)
+    return board_left
+
+
 def _flash_choices(
     speed: dict[int, variants.Choice], size: dict[int, variants.Choice], macc: dict[int, int], board: Board, policy: str
 ) -> dict[int, variants.Choice]:
-    """Per layer the optimised choice (`speed`), the one with the fewest constant bytes (`size`), or
-    (`balanced`) the optimised one wherever the board's flash allows: if every layer's fits (with
-    FLASH_RESERVE_BYTES kept for the rest of the firmware), all of them; else the smallest of each, then the
-    layers whose variant buys the most MACs per extra byte upgraded while they fit. The notes say why."""
+    """Per layer the fastest choice (`speed`: weights expanded to int16 where a variant does so) or the one
+    with the fewest constant bytes (`size`: int8 weight forms, or the reference kernel where a variant has
+    none). `size` takes the smallest everywhere; `balanced` takes the smallest, then upgrades the layers whose
+    int16 form saves the most instructions per extra byte while the extra bytes (and the int16 form's code,
+    FORM_CODE_BYTES, with a kernel's first layer) stay within flash_allowance; `speed` upgrades every layer
+    (the firmware may then overflow the board's flash, which the build reports). A model that fits with its
+    smallest choices is never refused. The notes say why."""
     if policy not in FLASH_POLICIES:
         raise LoweringError(f"flash policy {policy!r}; choose one of {', '.join(FLASH_POLICIES)}")
     extra = {i: _choice_bytes(speed[i]) - _choice_bytes(size[i]) for i in speed}
-    if policy == "speed" or not any(extra.values()):
+    if policy == "speed" or not any(e > 0 for e in extra.values()):
         return dict(speed)
-    budget = board.target.memory.flash.length - FLASH_RESERVE_BYTES
     small = {i: (size[i] if extra[i] > 0 else speed[i]) for i in speed}
-    total = sum(_choice_bytes(c) for c in small.values())
-    if policy == "balanced" and total + sum(e for e in extra.values() if e > 0) <= budget:
-        return dict(speed)
+    allowance = flash_allowance(sum(_choice_bytes(c) for c in small.values()), board, policy)
     out = dict(small)
-    if policy == "balanced":
-        for i in sorted((i for i in speed if extra[i] > 0), key=lambda i: (-macc[i] / extra[i], i)):
-            if total + extra[i] <= budget:
-                out[i] = speed[i]
-                total += extra[i]
+    spent = 0
+    linked = {_kernel_of(c) for c in small.values()}  # kernels whose code the firmware holds anyway
+
+    def gain(i: int) -> float:
+        return SAVED_PER_MAC.get(_kernel_of(speed[i]), DEFAULT_SAVED_PER_MAC) * max(macc[i], 1) / extra[i]
+
+    for i in sorted((i for i in speed if extra[i] > 0), key=lambda i: (-gain(i), i)):
+        kernel = _kernel_of(speed[i])
+        cost = extra[i] + (0 if kernel in linked else FORM_CODE_BYTES.get(kernel, 0))
+        if spent + cost <= allowance:
+            out[i] = speed[i]
+            spent += cost
+            linked.add(kernel)
     for i, choice in out.items():
         if choice is size[i] and extra[i] > 0:
-            why = f"kept for flash ({policy}): {speed[i].function} would add {extra[i]:,} B of constants"
-            out[i] = replace(choice, note=f"{why}; {speed[i].note}" if speed[i].note != speed[i].function else why)
+            why = f"{policy}: {_kernel_of(speed[i])} would add {extra[i]:,} B of constants"
+            if choice.note == _kernel_of(choice) or choice.note.startswith("fused"):
+                out[i] = replace(choice, note=f"{choice.note} ({why})")
+            else:
+                out[i] = replace(choice, note=f"kept for flash ({why}); {choice.note}")
     return out
 
 
@@ -167,13 +209,15 @@ def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def _fused_choice(params: kp.KernelParams, board: Board, optimise: bool) -> tuple[variants.Choice, int]:
+def _fused_choice(
+    params: kp.KernelParams, board: Board, optimise: bool, expand: bool = True
+) -> tuple[variants.Choice, int]:
     """A fused convolution + pooling: its inner kernels chosen as for the two layers alone, its band (about
     FUSED_BANDS bands, each of whole blocks of positions of the convolution variant), and its working memory
     (the convolution's, then the band buffer)."""
     assert isinstance(params, kp.ConvPoolS8Params | kp.ConvPoolF32Params)
-    conv = choose_kernel(params.conv, board, optimise)
-    pool = choose_kernel(params.pool, board, optimise)
+    conv = choose_kernel(params.conv, board, optimise, expand=expand)
+    pool = choose_kernel(params.pool, board, optimise, expand=expand)
     unit = params.band_unit
     block = variants.POSITIONS_PER_BLOCK.get(conv.function, 1)  # whole blocks of positions in every band
     unit = unit * block // math.gcd(unit, block)
@@ -219,7 +263,7 @@ def lower(
     flash: str = "balanced",
 ) -> LoweredModel:
     """`fuse`: a convolution and the pooling that reads its output become one layer (passes.fuse).
-    `flash`: speed, size or balanced (the default), how much flash the optimised variants may take
+    `flash`: speed, size or balanced (the default), how much flash the int16 weight forms may take
     (_flash_choices).
     `backend="cmsis-nn"`: the layers CMSIS-NN covers call it, and nothing is fused (CMSIS-NN has no fused
     convolution + pooling)."""
@@ -243,11 +287,11 @@ def lower(
         macc[index] = op.macc(graph.tensors)
         if isinstance(params, kp.ConvPoolS8Params | kp.ConvPoolF32Params):
             speed[index], fast_bytes = _fused_choice(params, board, optimise)
-            size[index], small_bytes = _fused_choice(params, board, False) if optimise else (speed[index], fast_bytes)
+            size[index], small_bytes = _fused_choice(params, board, optimise, expand=False)
             fused_scratch[index] = (fast_bytes, small_bytes)
         else:
             speed[index] = choose_kernel(params, board, optimise, backend)
-            size[index] = choose_kernel(params, board, False) if optimise else speed[index]
+            size[index] = choose_kernel(params, board, optimise, backend, expand=False)
     chosen = _flash_choices(speed, size, macc, board, flash)
     scratch: dict[int, int] = {}
     in_place: dict[int, tuple[str, ...]] = {}

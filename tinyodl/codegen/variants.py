@@ -8,6 +8,9 @@ original fields, which stay untouched (the numpy oracle keeps reading those):
 - int8 (`*_s8_dsp`, tl_dsp.h): weights pre-expanded to int16 and re-laid-out so that one SMLAD multiplies a
   weight word with an activation word as SXTB16 produces it; the bias with the input zero point folded
   in; the requantization constants of `tl_dsp_requantize`; for convolutions the im2col buffer's size.
+  The `*_s8_dsp_w8` forms of the convolution and the fully-connected layer keep the weights int8 (re-laid
+  -out only, half the flash) and expand them in the loop with SXTB16; the lowering's flash policy
+  (lower.py) decides per layer which form a layer gets.
 - float32 (`*_f32_fpu`): weights of 4 (conv) or 8 (fully-connected) output channels side by side per tap,
   so that one VLDM loads them for a register-blocked block of fused multiply-adds.
 """
@@ -68,6 +71,17 @@ def pack_s8_weights(weights: np.ndarray, channels: int, chunks: int) -> np.ndarr
     return np.ascontiguousarray(blocks.transpose(0, 2, 4, 1, 3)).reshape(-1)
 
 
+def pack_s8_weights8(weights: np.ndarray, channels: int, chunks: int) -> np.ndarray:
+    """[out, K] int8 -> int8 laid out as [out / channels][chunks][channels][4] (zero padded): per chunk of 4
+    k, each channel's 4 weights in natural order, which SXTB16 and SXTB16 ROR #8 turn into (w0, w2), (w1, w3)."""
+    out, k = weights.shape
+    padded = np.zeros((_ceil_div(out, channels) * channels, 4 * chunks), np.int8)
+    width = min(k, 4 * chunks)
+    padded[:out, :width] = weights[:, :width]
+    blocks = padded.reshape(-1, channels, chunks, 4)  # [g][c][j][k & 3]
+    return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
+
+
 def s8_requant_constants(
     multiplier: np.ndarray, shift: np.ndarray, output_zero_point: int, acc_bound: int, channels: int
 ) -> tuple[np.ndarray, np.ndarray] | str:
@@ -106,10 +120,12 @@ def _s8_dsp_fields(
     channels: int,
     chunks: int,
     zero_point_after: bool = False,
+    w8: bool = False,
 ) -> dict[str, Any] | str:
     """The generated fields of a DSP variant. The output zero point is folded into the requantization's
     rounding constant; where that could overflow int32 (a small scale: a large right shift times the zero
-    point) and the variant can add it after (`zero_point_after`: `dsp_zero_point`), it is added after."""
+    point) and the variant can add it after (`zero_point_after`: `dsp_zero_point`), it is added after.
+    `w8`: the weights stay int8 (`dsp_weights8`), else expanded to int16 (`dsp_weights`)."""
     out, k = weights.shape
     bound = _acc_bound(k, p.bias)
     constants = s8_requant_constants(p.multiplier, p.shift, p.output_zero_point, bound, channels)
@@ -126,28 +142,41 @@ def _s8_dsp_fields(
     bias = np.zeros(len(zero), np.int64)
     bias[:out] = (p.bias.astype(np.int64) if p.bias is not None else 0) - p.input_zero_point * sums
     bias[:out][zero[:out]] = 0
+    packed = (
+        {"dsp_weights8": pack_s8_weights8(live.astype(np.int8), channels, chunks)}
+        if w8
+        else {"dsp_weights": pack_s8_weights(live.astype(np.int8), channels, chunks)}
+    )
     return {
-        "dsp_weights": pack_s8_weights(live.astype(np.int8), channels, chunks),
+        **packed,
         "dsp_bias": bias.astype(np.int32),
         "dsp_requant": requant,
         **extra,
     }
 
 
-def conv2d_s8_dsp(p: kp.Conv2DS8Params) -> kp.Conv2DS8Params | str:
+def conv2d_s8_dsp(p: kp.Conv2DS8Params, w8: bool = False) -> kp.Conv2DS8Params | str:
     k = p.k_h * p.k_w * p.in_ch
     k4 = _ceil_div(k, 4) * 4
-    fields = _s8_dsp_fields(p, p.weights.reshape(p.out_ch, k), CONV_S8_CHANNELS, k4 // 4, zero_point_after=True)
+    fields = _s8_dsp_fields(p, p.weights.reshape(p.out_ch, k), CONV_S8_CHANNELS, k4 // 4, zero_point_after=True, w8=w8)
     if isinstance(fields, str):
         return fields
     return replace(p, **fields, scratch_bytes=5 * k4)
 
 
-def fully_connected_s8_dsp(p: kp.FullyConnectedS8Params) -> kp.FullyConnectedS8Params | str:
-    fields = _s8_dsp_fields(p, p.weights, FC_S8_CHANNELS, _ceil_div(p.in_features, 4))
+def conv2d_s8_dsp_w8(p: kp.Conv2DS8Params) -> kp.Conv2DS8Params | str:
+    return conv2d_s8_dsp(p, w8=True)
+
+
+def fully_connected_s8_dsp(p: kp.FullyConnectedS8Params, w8: bool = False) -> kp.FullyConnectedS8Params | str:
+    fields = _s8_dsp_fields(p, p.weights, FC_S8_CHANNELS, _ceil_div(p.in_features, 4), w8=w8)
     if isinstance(fields, str):
         return fields
     return replace(p, **fields)
+
+
+def fully_connected_s8_dsp_w8(p: kp.FullyConnectedS8Params) -> kp.FullyConnectedS8Params | str:
+    return fully_connected_s8_dsp(p, w8=True)
 
 
 DEPTHWISE_S8_CHANNELS = 4  # channels per group of tl_depthwise_conv2d_s8_dsp (one 32-bit load of NHWC input)
@@ -164,7 +193,17 @@ def pack_depthwise_s8_weights(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(blocks.transpose(1, 0, 3, 2)).reshape(-1)
 
 
-def depthwise_conv2d_s8_dsp(p: kp.DepthwiseConv2DS8Params) -> kp.DepthwiseConv2DS8Params | str:
+def pack_depthwise_s8_weights8(weights: np.ndarray) -> np.ndarray:
+    """[taps, out] int8 -> int8 laid out as [out / 4][taps][4] (zero padded): per tap the group's 4 channels in
+    natural order, one word that SXTB16 and SXTB16 ROR #8 turn into the pairs (0, 2) and (1, 3)."""
+    taps, out = weights.shape
+    groups = _ceil_div(out, DEPTHWISE_S8_CHANNELS)
+    padded = np.zeros((taps, groups * DEPTHWISE_S8_CHANNELS), np.int8)
+    padded[:, :out] = weights
+    return np.ascontiguousarray(padded.reshape(taps, groups, DEPTHWISE_S8_CHANNELS).transpose(1, 0, 2)).reshape(-1)
+
+
+def depthwise_conv2d_s8_dsp(p: kp.DepthwiseConv2DS8Params, w8: bool = False) -> kp.DepthwiseConv2DS8Params | str:
     taps = p.k_h * p.k_w
     constants = s8_requant_constants(
         p.multiplier, p.shift, p.output_zero_point, _acc_bound(taps, p.bias), DEPTHWISE_S8_CHANNELS
@@ -177,12 +216,14 @@ def depthwise_conv2d_s8_dsp(p: kp.DepthwiseConv2DS8Params) -> kp.DepthwiseConv2D
     bias = np.zeros(len(zero), np.int64)
     bias[: p.out_ch] = (p.bias.astype(np.int64) if p.bias is not None else 0) - p.input_zero_point * weights.sum(0)
     bias[: p.out_ch][zero[: p.out_ch]] = 0
-    return replace(
-        p,
-        dsp_weights=pack_depthwise_s8_weights(weights.astype(np.int8)),
-        dsp_bias=bias.astype(np.int32),
-        dsp_requant=requant,
-    )
+    p = replace(p, dsp_bias=bias.astype(np.int32), dsp_requant=requant)
+    if w8:
+        return replace(p, dsp_weights8=pack_depthwise_s8_weights8(weights.astype(np.int8)))
+    return replace(p, dsp_weights=pack_depthwise_s8_weights(weights.astype(np.int8)))
+
+
+def depthwise_conv2d_s8_dsp_w8(p: kp.DepthwiseConv2DS8Params) -> kp.DepthwiseConv2DS8Params | str:
+    return depthwise_conv2d_s8_dsp(p, w8=True)
 
 
 # ---- float32: channels side by side -----------------------------------------------------------------------
@@ -242,12 +283,26 @@ class Variant:
     needs: str  # "dsp" or "fpu": the core feature it is written for
     specialise: Callable[..., kp.KernelParams | str]  # params with the generated fields, or why not
     omit: tuple[str, ...] = ()  # original fields it never reads (the generated ones replace them)
+    expands: bool = False  # stores the weights expanded to int16 (twice the flash of int8)
 
+
+# The int8 DSP variants read only their generated arrays: the originals stay out of the firmware (their
+# checks verify the generated constants for themselves then; the numpy oracle keeps the originals).
+S8_ORIGINALS = ("weights", "multiplier", "shift", "bias")
 
 VARIANTS: dict[type, tuple[Variant, ...]] = {
-    kp.Conv2DS8Params: (Variant("tl_conv2d_s8_dsp", "dsp", conv2d_s8_dsp, ("weights",)),),
-    kp.FullyConnectedS8Params: (Variant("tl_fully_connected_s8_dsp", "dsp", fully_connected_s8_dsp, ("weights",)),),
-    kp.DepthwiseConv2DS8Params: (Variant("tl_depthwise_conv2d_s8_dsp", "dsp", depthwise_conv2d_s8_dsp, ("weights",)),),
+    kp.Conv2DS8Params: (
+        Variant("tl_conv2d_s8_dsp", "dsp", conv2d_s8_dsp, S8_ORIGINALS, expands=True),
+        Variant("tl_conv2d_s8_dsp_w8", "dsp", conv2d_s8_dsp_w8, S8_ORIGINALS),
+    ),
+    kp.FullyConnectedS8Params: (
+        Variant("tl_fully_connected_s8_dsp", "dsp", fully_connected_s8_dsp, S8_ORIGINALS, expands=True),
+        Variant("tl_fully_connected_s8_dsp_w8", "dsp", fully_connected_s8_dsp_w8, S8_ORIGINALS),
+    ),
+    kp.DepthwiseConv2DS8Params: (
+        Variant("tl_depthwise_conv2d_s8_dsp", "dsp", depthwise_conv2d_s8_dsp, S8_ORIGINALS, expands=True),
+        Variant("tl_depthwise_conv2d_s8_dsp_w8", "dsp", depthwise_conv2d_s8_dsp_w8, S8_ORIGINALS),
+    ),
     kp.MaxPool2DS8Params: (Variant("tl_max_pool2d_s8_dsp", "dsp", max_pool2d_s8_dsp),),
     kp.MeanS8Params: (Variant("tl_mean_s8_dsp", "dsp", mean_s8_dsp),),
     kp.AddS8Params: (Variant("tl_add_s8_dsp", "dsp", add_s8_dsp),),
@@ -260,8 +315,11 @@ def _has(board: Board, feature: str) -> bool:
     return board.dsp if feature == "dsp" else board.fpu is not None
 
 
-def choose(params: kp.KernelParams, board: Board, optimise: bool = True, backend: str = "tinyodl") -> Choice:
-    """The first variant whose preconditions hold, else the reference kernel (with the reason). With
+def choose(
+    params: kp.KernelParams, board: Board, optimise: bool = True, backend: str = "tinyodl", expand: bool = True
+) -> Choice:
+    """The first variant whose preconditions hold, else the reference kernel (with the reason). `expand=False`
+    passes over the variants that store weights expanded to int16 (the flash policy's compact choice). With
     `backend="cmsis-nn"` a layer CMSIS-NN covers calls it (codegen/cmsisnn.py); the others are chosen as here,
     their note saying why they keep tinyodl's kernel."""
     if backend == "cmsis-nn":
@@ -270,13 +328,16 @@ def choose(params: kp.KernelParams, board: Board, optimise: bool = True, backend
         wrapped = cmsisnn.wrap(params, board)
         if not isinstance(wrapped, str):
             return Choice(wrapped.function, wrapped.params, wrapped.note)
-        ours = choose(params, board, optimise)
+        ours = choose(params, board, optimise, expand=expand)
         return replace(ours, note=f"not CMSIS-NN: {wrapped}; {ours.note}")
     reference = params.c_function
     if not optimise:
         return Choice(reference, params, "reference kernels requested")
     notes: list[str] = []
     for variant in VARIANTS.get(type(params), ()):
+        if variant.expands and not expand:
+            notes.append(f"{variant.function}: its int16 weights are left out for flash")
+            continue
         if not _has(board, variant.needs):
             notes.append(f"{variant.function}: {board.name} has no {variant.needs.upper()}")
             continue

@@ -199,6 +199,7 @@ class Conv2DS8Params(_ConvGeometry):
     scratch: ArenaBuffer | None = None  # the im2col buffer
     scratch_bytes: int = 0
     dsp_zero_point: int = 0  # tl_conv2d_s8_dsp: added after the requantization (0: folded into dsp_requant)
+    dsp_weights8: np.ndarray | None = None  # int8, re-laid-out, for tl_conv2d_s8_dsp_w8 instead of dsp_weights
 
     family: ClassVar[str] = "conv2d"
 
@@ -218,6 +219,7 @@ class Conv2DS8Params(_ConvGeometry):
         _optional_array(self, "dsp_weights", np.int16)
         _optional_array(self, "dsp_bias", np.int32)
         _optional_array(self, "dsp_requant", np.int32)
+        _optional_array(self, "dsp_weights8", np.int8)
 
     @classmethod
     def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> Conv2DS8Params:
@@ -267,6 +269,7 @@ class DepthwiseConv2DS8Params(_ConvGeometry):
     dsp_weights: np.ndarray | None = None  # int16, 4 channels' weights per tap, expanded
     dsp_bias: np.ndarray | None = None  # int32, bias with the input zero point folded in
     dsp_requant: np.ndarray | None = None  # int32, requantization constants
+    dsp_weights8: np.ndarray | None = None  # int8, 4 channels' weights per tap, for tl_depthwise_conv2d_s8_dsp_w8
 
     family: ClassVar[str] = "depthwise_conv2d"
 
@@ -289,6 +292,7 @@ class DepthwiseConv2DS8Params(_ConvGeometry):
         _optional_array(self, "dsp_weights", np.int16)
         _optional_array(self, "dsp_bias", np.int32)
         _optional_array(self, "dsp_requant", np.int32)
+        _optional_array(self, "dsp_weights8", np.int8)
 
     @classmethod
     def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> DepthwiseConv2DS8Params:
@@ -345,6 +349,7 @@ class FullyConnectedS8Params(KernelParams):
     dsp_weights: np.ndarray | None = None  # int16
     dsp_bias: np.ndarray | None = None  # int32
     dsp_requant: np.ndarray | None = None  # int32
+    dsp_weights8: np.ndarray | None = None  # int8, re-laid-out, for tl_fully_connected_s8_dsp_w8
 
     family: ClassVar[str] = "fully_connected"
 
@@ -361,6 +366,7 @@ class FullyConnectedS8Params(KernelParams):
         _optional_array(self, "dsp_weights", np.int16)
         _optional_array(self, "dsp_bias", np.int32)
         _optional_array(self, "dsp_requant", np.int32)
+        _optional_array(self, "dsp_weights8", np.int8)
 
     @classmethod
     def from_ir(cls, op: Op, tensors: Mapping[str, Tensor]) -> FullyConnectedS8Params:
