@@ -48,6 +48,7 @@ class ModelsBenchOptions:
     seed: int = 0
     sim: str = "qemu"
     cmsis_nn: Path | None = None  # --cmsis-nn DIR
+    cycles: bool = True  # estimated cycles of both runs with the per-core model (tinyodl/cycles; QEMU only)
     flash: str = "balanced"  # --optimise speed|size|balanced: the flash policy of both runs (codegen/lower.py)
 
 
@@ -114,6 +115,12 @@ def _compare(model: Path, runs: dict[str, dict[str, Any]], tflm: dict[str, int] 
         "arena_ratio": _ratio(ours["arena_bytes"], peer["arena_bytes"]),
         "tflite_micro_arena": tflm,
         "arena_vs_tflite_micro": _ratio(ours["arena_bytes"], tflm["total_bytes"]) if isinstance(tflm, dict) else None,
+        "estimated_cycles": {"optimised": ours.get("estimated_cycles"), "cmsis_nn": peer.get("estimated_cycles")},
+        "estimated_latency_ms": {
+            "optimised": ours.get("estimated_latency_ms"),
+            "cmsis_nn": peer.get("estimated_latency_ms"),
+        },
+        "estimated_cycles_ratio": _ratio(ours.get("estimated_cycles"), peer.get("estimated_cycles")),
         "same_outputs": ours["outputs_sha256"] == peer["outputs_sha256"],
         "layers": layers,
     }
@@ -149,6 +156,7 @@ def run_models_bench(opts: ModelsBenchOptions, progress: Progress = quiet) -> di
                         limit=opts.limit,
                         backend="cmsis-nn" if kernels == "cmsis-nn" else "tinyodl",
                         cmsis_nn=tree.path,
+                        cycles=opts.cycles and opts.sim == "qemu",
                         flash=opts.flash,
                     )
                     runs[kernels] = run_model(model, board, None, mopts, _prefixed(progress, where))
@@ -161,6 +169,8 @@ def run_models_bench(opts: ModelsBenchOptions, progress: Progress = quiet) -> di
         "instructions_scope": f"exact executed instructions ({SIM_COUNTERS.get(opts.sim, opts.sim)}), per "
         "inference, first input; both runs on the same seeded inputs",
         "ratio": "ours / CMSIS-NN (below 1: ours is smaller or faster)",
+        "estimated_cycles_scope": "ESTIMATED with the per-core cycle model (docs/cycles.md): one inference, first "
+        "input, per-block counts from QEMU's execution log x Cortex-M4/M7 instruction timings",
         "flash_policy": opts.flash,
         "tflite_micro_arena_scope": "tflite-micro's arena for the whole model file (total: activations, scratch "
         "and its bookkeeping); ours is the arena of the part that runs",

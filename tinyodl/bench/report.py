@@ -132,6 +132,24 @@ def models_table(result: dict[str, Any], board: str) -> Table:
     return table
 
 
+def cycles_table(result: dict[str, Any], board: str) -> Table:
+    """Estimated cycles (the per-core model, docs/cycles.md) of ours and CMSIS-NN, whole network."""
+    runs = [r for r in result["results"] if r["board"] == board]
+    mhz = runs[0]["clock_hz"] // 1_000_000 if runs else 0
+    table = Table(title=f"est. cycles, ours / CMSIS-NN on {board} ({runs[0]['core'] if runs else ''} model, "
+                  f"docs/cycles.md)")  # fmt: skip
+    for col in ("model", "est. cycles", "ratio", f"est. ms @ {mhz} MHz", "est. CPI"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in runs:
+        c, ms = r["estimated_cycles"], r["estimated_latency_ms"]
+        if c["optimised"] is None or c["cmsis_nn"] is None:
+            continue
+        cpi = [c[k] / r[k]["instructions"] if r[k]["instructions"] else 0.0 for k in ("optimised", "cmsis_nn")]
+        table.add_row(r["name"], f"{c['optimised']:,} / {c['cmsis_nn']:,}", _x(r["estimated_cycles_ratio"]),
+                      f"{ms['optimised']:.2f} / {ms['cmsis_nn']:.2f}", f"{cpi[0]:.2f} / {cpi[1]:.2f}")  # fmt: skip
+    return table
+
+
 def model_layers_table(r: dict[str, Any]) -> Table:
     table = Table(title=f"{r['name']} on {r['board']}: per layer, ours / CMSIS-NN")
     for col in ("layer", "MACC", "ours", "instr", "CMSIS-NN (or ours, why)", "instr ", "ratio"):
@@ -155,6 +173,8 @@ def print_models_bench(result: dict[str, Any], console: Console, layers: bool = 
             console.print(model_layers_table(r))
     for board in boards:
         console.print(models_table(result, board))
+        if any(r.get("estimated_cycles_ratio") is not None for r in result["results"] if r["board"] == board):
+            console.print(cycles_table(result, board))
     c = result["cmsis_nn"]
     console.print(
         f"{result['part']}; ratio = {result['ratio']}; outputs ok: equal to the numpy reference and tflite-micro; "
