@@ -287,7 +287,9 @@ def run_report(opts: ReportOptions, progress: Progress = quiet) -> dict[str, Any
     cache = ResultCache(opts.cache_dir, opts.use_cache)
     from .. import cmsisnn
 
-    peer = "cmsis-nn" if cmsisnn.find(opts.cmsis_nn) is not None else "reference"
+    # the per-layer peer: CMSIS-NN when a tree is found (--quick: our reference kernels, no CMSIS-NN library build)
+    found = not opts.quick or opts.cmsis_nn is not None
+    peer = "cmsis-nn" if found and cmsisnn.find(opts.cmsis_nn) is not None else "reference"
     units: dict[str, dict[str, Any]] = {}
     cached: dict[str, bool] = {}
     elm: tuple[Path, Path] | None = None
