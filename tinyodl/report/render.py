@@ -150,19 +150,39 @@ def learning_markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+SHORT = {
+    "cnn_f32": "CNN float32, inference",
+    "cnn_int8": "CNN int8, inference",
+    "cnn_backprop": "CNN + back-prop, SGD step",
+    "rce_trained_inference": "CNN-FE + TinyRCE, inference",
+    "rce_trained_learning": "CNN-FE + TinyRCE, learning",
+    "rce_elm_inference": "ELM-FE + TinyRCE, inference",
+    "rce_elm_learning": "ELM-FE + TinyRCE, learning",
+}
+
+
+def _board_table(result: dict[str, Any], board: str) -> Table:
+    rows = [r for r in result["deployability"] if r["board"] == board]
+    mhz = rows[0]["clock_hz"] // 1_000_000
+    table = Table(title=f"deployability on {board} @ {mhz} MHz ({result['configuration']} configuration)")
+    for col in ("configuration", "MACC", "flash KiB", "RAM KiB", "instructions", "est. ms", "seed ms", "ours/seed",
+                "accuracy"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "configuration" else "right")
+    for r in rows:
+        ps = r["seed"]["per_sample"]["latency_ms"].get(board)
+        table.add_row(SHORT.get(r["row"], r["label"]), _macc(r["macc"]), f"{r['flash_bytes'] / 1024:.1f}",
+                      f"{r['ram_bytes'] / 1024:.1f}", f"{r['instructions']:,.0f}", f"{r['latency_ms_estimated']:.3g}",
+                      "-" if ps is None else f"{ps:.4g}{'*' if r['seed']['per_sample']['derived'] else ''}",
+                      _x(r["ratio"]["latency"]) or "-",
+                      "-" if r["accuracy"] is None else f"{r['accuracy']:.1%}")  # fmt: skip
+    return table
+
+
 def print_report(result: dict[str, Any], console: Console) -> None:
-    groups = grouped(result)
-    table = Table(title=f"deployability ({result['configuration']}): ours (seed, ratio ours / seed)")
-    names = list(cells(groups[0][1]))
-    for n in names:
-        if n == "per":
-            continue
-        table.add_column(n, justify="left" if n == "configuration" else "right", overflow="fold")
-    for _, rows in groups:
-        c = cells(rows)
-        c.pop("per")
-        table.add_row(*c.values())
-    console.print(table)
+    for board in dict.fromkeys(r["board"] for r in result["deployability"]):
+        console.print(_board_table(result, board))
+    console.print("* the seed's learning figure (a whole training) divided by F x E: per learned sample; "
+                  "--markdown and --html show every seed figure (MACC, flash, RAM) beside ours")  # fmt: skip
     lt = Table(title="learning quality: accuracy on the held-out users")
     for col in ("board", "extractor", "protocol", "TinyRCE", "+ fallback", "trivial", "kNN-1", "back-prop",
                 "pretrained"):  # fmt: skip
