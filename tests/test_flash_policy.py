@@ -61,6 +61,7 @@ def test_policies_on_a_model_that_only_fits_with_int8_weights(wide: Path) -> Non
 
 @needs_arm_gcc
 @needs_qemu
+@pytest.mark.slow
 def test_balanced_runs_where_speed_would_not_fit(wide: Path) -> None:
     result = run_model(wide, BOARD, None, ModelOptions(whole=True, limit=2))
     assert result["outputs_match"] is True and result["matches_tflite_micro"] is True and result["passed"] is True
@@ -83,6 +84,7 @@ def test_small_models_take_int8_weight_forms(har_tflite: dict[str, Path]) -> Non
 @needs_cmsis_nn
 @needs_arm_gcc
 @needs_qemu
+@pytest.mark.slow
 def test_balanced_flash_within_cmsis_nn_plus_10_percent(
     har_tflite: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
