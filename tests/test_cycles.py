@@ -298,3 +298,24 @@ def test_model_run_with_estimated_cycles(har_tflite: dict[str, Path], monkeypatc
     text = out.file.getvalue()  # type: ignore[attr-defined]
     assert "est. cycles" in text and "est. CPI" in text and f"{r['estimated_cycles']:,}" in text
     assert "block counts agree" in text
+
+
+def test_bench_models_cycles_table() -> None:
+    """`bench --models` prints est. cycles of ours and CMSIS-NN per board with the ratio and est. CPI."""
+    from rich.console import Console
+
+    from tinyodl.bench.report import cycles_table
+
+    run = {"instructions": 1_000}
+    result = {"results": [{
+        "name": "m", "board": "nucleo-l476rg", "core": "cortex-m4", "clock_hz": 80_000_000,
+        "optimised": run, "cmsis_nn": {"instructions": 2_000},
+        "estimated_cycles": {"optimised": 1_300, "cmsis_nn": 2_400},
+        "estimated_latency_ms": {"optimised": 0.01625, "cmsis_nn": 0.03},
+        "estimated_cycles_ratio": 0.542,
+    }]}  # fmt: skip
+    out = Console(file=io.StringIO(), width=200)
+    out.print(cycles_table(result, "nucleo-l476rg"))
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "est. cycles" in text and "1,300 / 2,400" in text and "0.54" in text and "1.30 / 1.20" in text
+    assert "est. ms @ 80 MHz" in text and "0.02 / 0.03" in text
