@@ -319,3 +319,12 @@ def test_bench_models_cycles_table() -> None:
     text = out.file.getvalue()  # type: ignore[attr-defined]
     assert "est. cycles" in text and "1,300 / 2,400" in text and "0.54" in text and "1.30 / 1.20" in text
     assert "est. ms @ 80 MHz" in text and "0.02 / 0.03" in text
+
+
+def test_link_code_is_left_out_of_the_log() -> None:
+    from tinyodl.cycles.trace import log_ranges
+
+    functions = Functions(starts=(0x100, 0x200, 0x300, 0x400), ends=(0x180, 0x280, 0x340, 0x480),
+                          names=("kernel", "tl_link_step", "tl_console_irq_handler", "tl_measure_end"),
+                          by_name={})  # fmt: skip
+    assert log_ranges(functions) == "0x0..0x1ff,0x280..0x2ff,0x340..0xffffffff"
