@@ -49,8 +49,11 @@ def test_m4_load_pipelining_stops_at_an_address_dependency() -> None:
     assert block_cycles(CORTEX_M4, seq("ldr r4, [r0]", "ldr r5, [r4]")) == 4  # r4 forms the address: 2 + 2
     assert block_cycles(CORTEX_M4, seq("ldr r4, [r0]", "ldr r5, [r1]", "ldr r6, [r2]")) == 4  # N + 1
     assert block_cycles(CORTEX_M4, seq("ldr r4, [r0]", "str r4, [r1]")) == 3  # a store after a load pipelines
-    assert block_cycles(CORTEX_M4, seq("str r4, [r0]", "ldr r5, [r1]")) == 4  # nothing pipelines after a store
+    assert block_cycles(CORTEX_M4, seq("str r4, [r0, r2]", "ldr r5, [r1]")) == 4  # nothing pipelines after STR
+    assert block_cycles(CORTEX_M4, seq("str r4, [r0, #8]", "ldr r5, [r1]")) == 3  # STR with #imm: 1 cycle
     assert block_cycles(CORTEX_M4, seq("add r0, r1", "ldr r5, [r1]")) == 3
+    assert block_cycles(CORTEX_M4, seq("add r1, r1, #4", "ldr r5, [r1]")) == 4  # the address waits for the ADD
+    assert block_cycles(CORTEX_M4, seq("add r1, r1, #4", "str r5, [r1, #4]")) == 3
 
 
 def test_m4_multiple_double_divide() -> None:

@@ -5,7 +5,8 @@ cycles = sum over executed blocks of (the block's static cost + taken x branch p
 
 - Static cost, Cortex-M4: the class cost of every instruction (tinyodl/cycles/timing.py), a load or store
   that follows a single load whose result does not form its address costing 1 (TRM 3.3.2: N pipelined
-  loads/stores take N + 1), load/store-multiple 1 + N.
+  loads/stores take N + 1), a store with an immediate offset 1 (the write buffer), one cycle more for a
+  load or store whose address the instruction just before computed, load/store-multiple 1 + N.
 - Static cost, Cortex-M7: in-order issue of up to two instructions per cycle over the block's instruction
   sequence (`pairs`), with a register scoreboard for the load/multiply/FPU latencies. Every block starts
   with all registers ready (no stall carried across blocks).
@@ -31,6 +32,7 @@ MULTIPLE = frozenset({d.LOAD_MULTIPLE, d.STORE_MULTIPLE, d.FP_LOAD_MULTIPLE, d.F
 LOADS = frozenset({d.LOAD, d.LOAD_DOUBLE, d.LOAD_MULTIPLE, d.FP_LOAD, d.FP_LOAD_MULTIPLE})
 FPU = frozenset({d.FP, d.FP_MAC, d.FP_DIV})
 DSP_FIRST_ONLY = frozenset({d.MUL, d.SIMD})
+DATA_PROCESSING = frozenset({d.ALU, d.SIMD, d.MUL, d.DIV})
 
 
 def occupancy(t: CoreTiming, insn: Insn) -> float:
@@ -51,9 +53,14 @@ def _single_issue(t: CoreTiming, insns: Sequence[Insn]) -> float:
     prev: Insn | None = None
     for insn in insns:
         cost = occupancy(t, insn)
-        if (insn.cls in PIPELINABLE and prev is not None and prev.cls in PIPELINED_AFTER
+        if t.buffered_store_cycles and insn.cls == d.STORE and len(insn.address_regs) <= 1:
+            cost = t.buffered_store_cycles  # STR Rx, [Ry, #imm]: the write buffer takes it
+        elif (insn.cls in PIPELINABLE and prev is not None and prev.cls in PIPELINED_AFTER
                 and not set(prev.dests) & set(insn.address_regs)):  # fmt: skip
             cost = 1
+        if (t.address_stall and insn.address_regs and prev is not None and prev.cls in DATA_PROCESSING
+                and set(prev.dests) & set(insn.address_regs)):  # fmt: skip
+            cost += t.address_stall  # the address needs the result of the instruction just before
         total += cost
         prev = insn
     return total

@@ -2,7 +2,9 @@
 
 Cortex-M4: ARM's Cortex-M4 Technical Reference Manual (ARM 100166_0001_00), section 3.3.1 "Table of
 processor instructions" (Table 3-1, cycle counts at zero wait states) and 3.3.2 "Load/store timings"
-(neighbouring single loads and stores pipeline: N of them take N + 1 cycles), and the FPU chapter's
+(neighbouring single loads and stores pipeline: N of them take N + 1 cycles; a store with an immediate
+offset takes one cycle, the write buffer taking its data; a load or store whose address depends on the
+data-processing instruction just before it stalls one cycle, having no forwarding path), and the FPU chapter's
 instruction table (7.2.3, VFP timings). P, the pipeline refill after a taken branch, is 1 to 3 in the
 TRM; the model takes 2. SDIV/UDIV take 2 to 12 (early termination on the operands' magnitude); the model
 takes 7.
@@ -43,6 +45,8 @@ class CoreTiming:
     mul_latency: int = 1
     fp_latency: int = 1
     multiple_per_cycle: int = 1  # registers an LDM/STM moves per cycle
+    buffered_store_cycles: float = 0  # single-issue core: a store with an immediate offset (0: the class cost)
+    address_stall: int = 0  # single-issue core: a load/store whose address the instruction before computed
     assumptions: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -71,11 +75,14 @@ CORTEX_M4 = CoreTiming(
         d.SYSTEM: 2,  # barriers and the like: 1 + B; rare outside start-up
     },
     branch_taken_penalty=2,  # P, 1 to 3 in the TRM
+    buffered_store_cycles=1,  # 3.3.2: STR Rx, [Ry, #imm] is always one cycle
+    address_stall=1,  # 3.3.2: no forwarding path from a data-processing result to an address
     assumptions=(
         "P (pipeline refill after a taken branch) = 2 cycles (the TRM gives 1 to 3)",
         "SDIV/UDIV = 7 cycles (the TRM gives 2 to 12)",
         "no flash wait states: the ART accelerator's caches and prefetch serve every fetch and constant read",
-        "a load or store pipelines (1 cycle) after a single load whose result does not form its address",
+        "a load or store pipelines (1 cycle) after a single load whose result does not form its address; a store "
+        "with an immediate offset takes 1 cycle; an address computed by the instruction just before costs 1 more",
     ),
 )
 
