@@ -37,10 +37,24 @@ def test_bench_int8_side_by_side(har_tflite: dict[str, Path]) -> None:
     targets = {(t["target"], t["where"]): t for t in result["targets"]}
     whole = targets[("whole network <= 0.8 x CMSIS-NN (2.21)", "nucleo-l476rg int8")]
     assert whole["measured"] == opt["instructions_per_mac"] and whole["limit"] == 1.77
-    assert whole["met"] is True  # 0.96 measured when this was written; 7.9 with the reference kernels
+    assert whole["met"] is True  # 1.18 measured with int8 weights (0.96 int16); 7.9 with the reference kernels
     wide = [t for (name, _), t in targets.items() if name.startswith("conv/dense")]
     assert [t["where"].split()[-1] for t in wide] == ["conv_2d_1+max_pool_2d_0", "conv_2d_2"]  # >= 8 input channels
-    assert all(t["met"] for t in wide)
+    # balanced flash keeps HAR's weights int8 (1.16 and 1.08 instr/MAC): the per-layer target is met with the
+    # int16 weight forms only (test_har_layers_meet_the_target_with_int16_weights; docs/kernels.md)
+    assert all(t["met"] == (t["measured"] <= t["limit"]) for t in wide)
+
+
+def test_har_layers_meet_the_target_with_int16_weights(har_tflite: dict[str, Path]) -> None:
+    """SPEC section 11: the int8 conv layers with >= 8 input channels at <= 1.0 instr/MAC, with --optimise speed."""
+    from tinyodl.modelrun import ModelOptions, run_model
+
+    result = run_model(har_tflite["int8"], "nucleo-l476rg", None, ModelOptions(limit=1, flash="speed"))
+    assert result["outputs_match"] is True
+    layers = {layer["name"]: layer for layer in result["layers"]}
+    assert layers["conv_2d_2"]["kernel"] == "tl_conv2d_s8_dsp"
+    for name in ("conv_2d_1+max_pool_2d_0", "conv_2d_2"):
+        assert layers[name]["instructions_per_mac"] <= 1.0, layers[name]
 
 
 def test_targets_are_decided_from_the_measurements() -> None:
