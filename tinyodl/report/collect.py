@@ -83,8 +83,10 @@ def _model_unit(path: Path, board: str, opts: ReportOptions, kernels: str, progr
     from ..modelrun import ModelOptions, run_model
 
     backend = "cmsis-nn" if kernels == "cmsis-nn" else "tinyodl"
+    # our optimised build on QEMU also gets the per-core cycle model's estimate (one more run with QEMU's log)
+    cycles = opts.sim == "qemu" and kernels == "optimised"
     mopts = ModelOptions(run=RunOptions(sim=opts.sim), whole=True, limit=2, optimise=kernels != "reference",
-                         backend=backend, cmsis_nn=opts.cmsis_nn)  # fmt: skip
+                         backend=backend, cmsis_nn=opts.cmsis_nn, cycles=cycles)  # fmt: skip
     r = run_model(path, board, None, mopts, progress)
     r["memory_map"] = memory_map(Path(r["elf"]), board, r["machine"], r["image"])
     return r
@@ -315,7 +317,8 @@ def run_report(opts: ReportOptions, progress: Progress = quiet) -> dict[str, Any
         u: dict[str, Any] = {"accuracy_int8": units["accuracy_int8"], "accuracy_f32": units["accuracy_f32"]}
         for dtype, path in (("int8", opts.int8), ("f32", opts.f32)):
             name = f"{board} CNN {dtype}"
-            u[dtype] = unit(name, {**base, "kind": "model", "model": file_hash(path), "kernels": "optimised"},
+            u[dtype] = unit(name, {**base, "kind": "model", "model": file_hash(path), "kernels": "optimised",
+                                   "cycle_model": opts.sim == "qemu"},
                             lambda p=path, n=name, b=board: _model_unit(p, b, opts, "optimised", say(n)))  # fmt: skip
         name = f"{board} CNN int8 ({peer})"
         u["int8_peer"] = unit(name, {**base, "kind": "model", "model": file_hash(opts.int8), "kernels": peer},

@@ -93,6 +93,7 @@ def cells(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
         out[f"{_short(board)} @ {mhz} MHz"] = _with_seed(
             _ms(r["latency_ms_estimated"]), _seed_ms(r), r["ratio"]["latency"]
         )
+    out["estimate"] = "cycle model" if "cycle model" in first["estimate"] else "CPI 1.0"
     out["accuracy"] = "-" if first["accuracy"] is None else f"{first['accuracy']:.1%}"
     return out
 
@@ -165,13 +166,14 @@ def _board_table(result: dict[str, Any], board: str) -> Table:
     rows = [r for r in result["deployability"] if r["board"] == board]
     mhz = rows[0]["clock_hz"] // 1_000_000
     table = Table(title=f"deployability on {board} @ {mhz} MHz ({result['configuration']} configuration)")
-    for col in ("configuration", "MACC", "flash KiB", "RAM KiB", "instructions", "est. ms", "seed ms", "ours/seed",
-                "accuracy"):  # fmt: skip
+    for col in ("configuration", "MACC", "flash KiB", "RAM KiB", "instructions", "est. ms", "estimate", "seed ms",
+                "ours/seed", "accuracy"):  # fmt: skip
         table.add_column(col, justify="left" if col == "configuration" else "right")
     for r in rows:
         ps = r["seed"]["per_sample"]["latency_ms"].get(board)
         table.add_row(SHORT.get(r["row"], r["label"]), _macc(r["macc"]), f"{r['flash_bytes'] / 1024:.1f}",
                       f"{r['ram_bytes'] / 1024:.1f}", f"{r['instructions']:,.0f}", f"{r['latency_ms_estimated']:.3g}",
+                      "cycle model" if "cycle model" in r["estimate"] else "CPI 1.0",
                       "-" if ps is None else f"{ps:.4g}{'*' if r['seed']['per_sample']['derived'] else ''}",
                       _x(r["ratio"]["latency"]) or "-",
                       "-" if r["accuracy"] is None else f"{r['accuracy']:.1%}")  # fmt: skip
