@@ -331,3 +331,24 @@ def test_link_code_is_left_out_of_the_log() -> None:
                           names=("kernel", "tl_link_step", "tl_console_irq_handler", "tl_measure_end"),
                           by_name={})  # fmt: skip
     assert log_ranges(functions) == "0x0..0x1ff,0x280..0x2ff,0x340..0xffffffff"
+
+
+def test_bench_models_compares_estimated_cycles() -> None:
+    """Whole network and per layer; a fused layer of ours is compared with the sum of CMSIS-NN's two."""
+    from tinyodl.bench.models import TOTAL_KEYS, _compare
+
+    base = {k: 1 for k in TOTAL_KEYS} | {"board": "nucleo-l476rg", "core": "cortex-m4", "clock_hz": 80_000_000,
+                                        "machine": "m", "macc": 10, "features": {}, "outputs_sha256": "x"}  # fmt: skip
+    ours = base | {"instructions": 100, "estimated_cycles": 130, "estimated_latency_ms": 0.0016, "layers": [
+        {"name": "conv+pool", "kind": "CONV_POOL", "macc": 10, "kernel": "k", "kernel_note": "", "instructions": 100,
+         "instructions_per_mac": 10.0, "estimated_cycles": 130}]}  # fmt: skip
+    peer = base | {"instructions": 200, "estimated_cycles": 240, "estimated_latency_ms": 0.003, "layers": [
+        {"name": "conv", "kind": "CONV_2D", "kernel": "c", "kernel_note": "", "instructions": 150,
+         "estimated_cycles": 180},
+        {"name": "pool", "kind": "MAX_POOL_2D", "kernel": "p", "kernel_note": "", "instructions": 50,
+         "estimated_cycles": 60}]}  # fmt: skip
+    r = _compare(Path("m.tflite"), {"optimised": ours, "cmsis-nn": peer}, "not measured")
+    assert r["estimated_cycles"] == {"optimised": 130, "cmsis_nn": 240} and r["estimated_cycles_ratio"] == 0.542
+    assert r["estimated_latency_ms"] == {"optimised": 0.0016, "cmsis_nn": 0.003}
+    (layer,) = r["layers"]
+    assert layer["estimated_cycles"] == {"optimised": 130, "cmsis_nn": 240} and layer["estimated_cycles_ratio"] == 0.542

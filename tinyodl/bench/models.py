@@ -86,6 +86,8 @@ def _compare(model: Path, runs: dict[str, dict[str, Any]], tflm: dict[str, int] 
         names = layer["name"].split("+")
         theirs = [layers_by_name[n] for n in names if n in layers_by_name]
         peer_instr = sum(t["instructions"] for t in theirs) if len(theirs) == len(names) else None
+        peer_cycles = sum(t["estimated_cycles"] for t in theirs) if (
+            len(theirs) == len(names) and all("estimated_cycles" in t for t in theirs)) else None  # fmt: skip
         layers.append({
             "name": layer["name"],
             "kind": layer["kind"],
@@ -98,6 +100,8 @@ def _compare(model: Path, runs: dict[str, dict[str, Any]], tflm: dict[str, int] 
                 "instructions_per_mac": round(peer_instr / layer["macc"], 3) if peer_instr and layer["macc"] else None,
             },
             "ratio": _ratio(layer["instructions"], peer_instr),
+            "estimated_cycles": {"optimised": layer.get("estimated_cycles"), "cmsis_nn": peer_cycles},
+            "estimated_cycles_ratio": _ratio(layer.get("estimated_cycles"), peer_cycles),
         })  # fmt: skip
     return {
         "model": str(model),
