@@ -3,8 +3,9 @@
 Every instruction becomes an `Insn`: address, size, mnemonic, its class (the key of the timing tables in
 tinyodl/cycles/timing.py), the registers it writes and reads (for load pipelining on the Cortex-M4 and
 the pairing and load-use rules of the Cortex-M7), whether it is a branch, conditional, and how many
-registers a load/store-multiple moves. Mnemonics nobody lists fall into `alu` (one cycle, pairable);
-`unknown_mnemonics` names them so a figure can say how much of a run was classified by that default.
+registers a load/store-multiple moves. A mnemonic in no list falls into `alu` (one cycle, pairable) with
+`known` False, and the estimate counts how many executed instructions were classed by that default
+(`unclassified_instructions`).
 """
 
 from __future__ import annotations
