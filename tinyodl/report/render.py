@@ -99,8 +99,12 @@ def cells(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
 
 
 def estimate_note(result: dict[str, Any]) -> str:
-    labels = sorted({r["estimate"] for r in result["deployability"]})
-    return "; ".join(labels)
+    labels = {r["estimate"] for r in result["deployability"]}
+    if len(labels) == 1:
+        return labels.pop()
+    return ("estimated: the 'cycle model' rows by the per-core cycle model (docs/cycles.md), the 'CPI 1.0' rows "
+            "as exact instructions at CPI 1.0 (no cycle model for the learners yet), so compare instructions "
+            "across the two")  # fmt: skip
 
 
 def markdown(result: dict[str, Any]) -> str:
