@@ -197,6 +197,42 @@ def test_depthwise_conv2d_s8_dsp_mobilenet_like(lib: ctypes.CDLL, function: str)
         np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
 
 
+@pytest.mark.parametrize("function", ["tl_depthwise_conv2d_s8_dsp", "tl_depthwise_conv2d_s8_dsp_w8"])
+def test_depthwise_conv2d_s8_dsp_three_wide_small_maps(lib: ctypes.CDLL, function: str) -> None:
+    """The 3-wide path that points padded taps at a zero-point row: maps of 1-7 (5-wide, 3x3, smaller than the
+    window), kernel heights 1-5, strides and dilations 1-2, every padding TFLite allows, channel counts with
+    and without a partial last group, and channel counts past the zero-point row (the general loop)."""
+    rng = np.random.default_rng(SEED + 12)
+    seen = set()
+    for case in range(120):
+        ch = int(rng.choice([4, 5, 8, 11, 64])) if case % 40 else 516
+        k_h, dil_h, dil_w = int(rng.integers(1, 6)), int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        stride_h, stride_w = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        in_h, in_w = int(rng.integers(1, 8)), int(rng.choice([1, 2, 3, 5, 7]))
+        eff_h, eff_w = (k_h - 1) * dil_h + 1, 2 * dil_w + 1
+        top, left = int(rng.integers(0, eff_h)), int(rng.integers(0, eff_w))
+        bottom, right = int(rng.integers(0, eff_h)), int(rng.integers(0, eff_w))
+        if in_h + top + bottom < eff_h or in_w + left + right < eff_w:
+            continue
+        out_h = (in_h + top + bottom - eff_h) // stride_h + 1
+        out_w = (in_w + left + right - eff_w) // stride_w + 1
+        seen.add((ch > 512, ch % 4 == 0, in_w < eff_w))
+        params = DepthwiseConv2DS8Params(
+            batches=int(rng.integers(1, 3)), in_h=in_h, in_w=in_w, in_ch=ch, out_h=out_h, out_w=out_w, out_ch=ch,
+            k_h=k_h, k_w=3, stride_h=stride_h, stride_w=stride_w, dilation_h=dil_h, dilation_w=dil_w, pad_top=top,
+            pad_left=left, depth_multiplier=1, input_zero_point=int(rng.choice([-128, 127, 5])),
+            output_zero_point=int(rng.choice([-128, 127, -3])), act_min=int(rng.choice([-128, -20])),
+            act_max=int(rng.choice([127, 90])), multiplier=rng.integers(1 << 30, 1 << 31, ch),
+            shift=rng.integers(-12, -5, ch), weights=rng.integers(-128, 128, (1, k_h, 3, ch)),
+            bias=rng.integers(-50000, 50000, ch),
+        )  # fmt: skip
+        params = _dsp_ready(rng, params)
+        x = rng.integers(-128, 128, (params.batches, in_h, in_w, ch), dtype=np.int8)
+        choice = _chosen(params, function)
+        np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
+    assert {(False, True, True), (False, False, False), (True, True, False)} <= seen
+
+
 def test_max_pool2d_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
     rng = np.random.default_rng(SEED + 3)
     for _ in range(CASES):

@@ -214,9 +214,9 @@ static void valid_taps(int32_t start, int32_t size, int32_t k, int32_t d, int32_
     *hi = end > first ? end : first;
 }
 
-/* The layer on int16 (w8 = 0) or int8 weights: inlined twice. */
+/* The layer on int16 (w8 = 0) or int8 weights, groups g_first and up: inlined twice. */
 static inline __attribute__((always_inline)) void run(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in,
-                                                      int8_t *out, int w8)
+                                                      int8_t *out, int w8, int32_t g_first)
 {
     const int32_t step = w8 ? 1 : 2; /* weight words per tap and group */
     const int32_t out_ch = p->out_ch, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
@@ -242,7 +242,7 @@ static inline __attribute__((always_inline)) void run(const tl_depthwise_conv2d_
                 valid_taps(ix0, p->in_w, k_w, p->dilation_w, &kx_lo, &kx_hi);
                 const int inside = ky_lo == 0 && ky_hi == k_h && kx_lo == 0 && kx_hi == k_w;
                 const int32_t base = iy0 * row + ix0 * p->in_ch; /* of tap (0, 0); only valid taps are read */
-                for (int32_t g = 0; g < groups; ++g) {
+                for (int32_t g = g_first; g < groups; ++g) {
                     const int32_t c = GROUP * g;
                     const int32_t *const bias = p->dsp_bias + c;
                     int32_t acc[GROUP] = {bias[0], bias[1], bias[2], bias[3]};
@@ -315,16 +315,207 @@ static inline __attribute__((always_inline)) void run(const tl_depthwise_conv2d_
     }
 }
 
+
+/* ---- 3-wide kernels with depth multiplier 1: every position an interior one ---------------------------- */
+
+#define FAST_MAX_CH 512 /* the zero-point row on the stack */
+#define FAST_MAX_KH 8
+
+/* One kernel row of 3 taps of the group at channel c: tp holds the 3 taps' pixel addresses (of channel 0),
+ * each either inside the input or the zero-point row, so the same offset c reads the group's 4 channels in
+ * both; w advances by 6 words (3 with w8), tp by 3 pointers. */
+static inline __attribute__((always_inline)) void row3_taps(const int8_t *const **tp, int32_t c, const uint32_t **w,
+                                                            int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3,
+                                                            int w8)
+{
+#if TL_DSP_ASM
+    const int8_t *const *t = *tp;
+    const uint32_t *ww = *w;
+    int32_t b0 = *a0, b1 = *a1, b2 = *a2, b3 = *a3;
+    uint32_t v, e, we, wo;
+    if (w8) {
+#define TL_DW_PTAP8                                                                                          \
+    "ldr %[v], [%[t]], #4\n\t"                                                                              \
+    "ldr %[wo], [%[w]], #4\n\t"                                                                             \
+    "ldr %[v], [%[v], %[c]]\n\t"                                                                            \
+    "sxtb16 %[we], %[wo]\n\t"                                                                               \
+    "sxtb16 %[wo], %[wo], ror #8\n\t"                                                                       \
+    "sxtb16 %[e], %[v]\n\t"                                                                                 \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                                         \
+    "smlabb %[a0], %[e], %[we], %[a0]\n\t"                                                                  \
+    "smlatt %[a2], %[e], %[we], %[a2]\n\t"                                                                  \
+    "smlabb %[a1], %[v], %[wo], %[a1]\n\t"                                                                  \
+    "smlatt %[a3], %[v], %[wo], %[a3]\n\t"
+        __asm__(TL_DW_PTAP8 TL_DW_PTAP8 TL_DW_PTAP8
+                : [a0] "+r"(b0), [a1] "+r"(b1), [a2] "+r"(b2), [a3] "+r"(b3), [w] "+r"(ww), [t] "+r"(t),
+                  [v] "=&r"(v), [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
+                : [c] "r"(c)
+                : "memory");
+#undef TL_DW_PTAP8
+    } else {
+#define TL_DW_PTAP16                                                                                         \
+    "ldr %[v], [%[t]], #4\n\t"                                                                              \
+    "ldrd %[we], %[wo], [%[w]], #8\n\t"                                                                     \
+    "ldr %[v], [%[v], %[c]]\n\t"                                                                            \
+    "sxtb16 %[e], %[v]\n\t"                                                                                 \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                                         \
+    "smlabb %[a0], %[e], %[we], %[a0]\n\t"                                                                  \
+    "smlatt %[a2], %[e], %[we], %[a2]\n\t"                                                                  \
+    "smlabb %[a1], %[v], %[wo], %[a1]\n\t"                                                                  \
+    "smlatt %[a3], %[v], %[wo], %[a3]\n\t"
+        __asm__(TL_DW_PTAP16 TL_DW_PTAP16 TL_DW_PTAP16
+                : [a0] "+r"(b0), [a1] "+r"(b1), [a2] "+r"(b2), [a3] "+r"(b3), [w] "+r"(ww), [t] "+r"(t),
+                  [v] "=&r"(v), [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
+                : [c] "r"(c)
+                : "memory");
+#undef TL_DW_PTAP16
+    }
+    *a0 = b0;
+    *a1 = b1;
+    *a2 = b2;
+    *a3 = b3;
+    *tp = t;
+    *w = ww;
+#else
+    const int32_t step = w8 ? 1 : 2;
+    int32_t acc[GROUP] = {*a0, *a1, *a2, *a3};
+    for (int32_t k = 0; k < 3; ++k) {
+        mac4(tl_ld32((*tp)[k] + c), *w + k * step, acc, w8);
+    }
+    *tp += 3;
+    *w += 3 * step;
+    *a0 = acc[0];
+    *a1 = acc[1];
+    *a2 = acc[2];
+    *a3 = acc[3];
+#endif
+}
+
+/* The group's 4 accumulators requantized (tl_dsp_requantize's five steps each, the constants read at rq),
+ * saturated to int8, packed into one word and clamped to [lo4, hi4]. */
+static inline __attribute__((always_inline)) uint32_t requant4(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                                               const int32_t *rq, uint32_t lo4, uint32_t hi4)
+{
+#if TL_DSP_ASM
+    int32_t t, k, r;
+#define TL_DW_RQ(A, OFF0, OFF1)                                                                              \
+    "ldr %[t], [%[rq], #" OFF0 "]\n\t"                                                                      \
+    "ldrd %[k], %[r], [%[rq], #" OFF1 "]\n\t"                                                               \
+    "smmulr %[t], %[" A "], %[t]\n\t"                                                                       \
+    "add %[" A "], %[" A "], %[t]\n\t"                                                                      \
+    "add %[" A "], %[" A "], %[" A "], asr #31\n\t"                                                         \
+    "add %[" A "], %[" A "], %[k]\n\t"                                                                      \
+    "asr %[" A "], %[" A "], %[r]\n\t"                                                                      \
+    "ssat %[" A "], #8, %[" A "]\n\t"
+    __asm__(TL_DW_RQ("a0", "0", "4") TL_DW_RQ("a1", "12", "16") TL_DW_RQ("a2", "24", "28")
+                TL_DW_RQ("a3", "36", "40")
+            "bfi %[a0], %[a1], #8, #8\n\t"
+            "bfi %[a0], %[a2], #16, #8\n\t"
+            "bfi %[a0], %[a3], #24, #8\n\t"
+            "ssub8 %[t], %[a0], %[lo]\n\t"
+            "sel %[a0], %[a0], %[lo]\n\t"
+            "ssub8 %[t], %[a0], %[hi]\n\t"
+            "sel %[a0], %[hi], %[a0]"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [t] "=&r"(t), [k] "=&r"(k), [r] "=&r"(r)
+            : [rq] "r"(rq), [lo] "r"(lo4), [hi] "r"(hi4), "m"(*(const int32_t(*)[12])rq)
+            : "cc");
+#undef TL_DW_RQ
+    return (uint32_t)a0;
+#else
+    const uint32_t three = tl_pack_s8x3(tl_ssat8(tl_dsp_requantize(a0, rq)), tl_ssat8(tl_dsp_requantize(a1, rq + 3)),
+                                        tl_ssat8(tl_dsp_requantize(a2, rq + 6)));
+    const uint32_t fourth = (uint32_t)tl_ssat8(tl_dsp_requantize(a3, rq + 9)) << 24;
+    return tl_clamp_s8x4((three & 0xFFFFFFu) | fourth, lo4, hi4);
+#endif
+}
+
+/* Whole groups of 4 channels, depth multiplier 1, k_w = 3, k_h <= FAST_MAX_KH, in_ch <= FAST_MAX_CH: per
+ * output position the 3 k_h taps' pixel addresses are worked out once, a tap in the padding pointing at a
+ * row of the input zero point as long as a pixel, and every group then runs the same straight loop (one
+ * pointer load more per tap than the interior loop of `run`, no border path). */
+static inline __attribute__((always_inline)) void run_fast(const tl_depthwise_conv2d_s8_params_t *p,
+                                                           const int8_t *in, int8_t *out, int w8)
+{
+    const int32_t out_ch = p->out_ch, k_h = p->k_h, whole = out_ch / GROUP;
+    const int32_t row = p->in_w * p->in_ch;
+    uint32_t zp_row[FAST_MAX_CH / 4];
+    const uint32_t zp4 = (uint32_t)(uint8_t)p->input_zero_point * 0x01010101u;
+    for (int32_t i = 0; i < (p->in_ch + 3) / 4; ++i) {
+        zp_row[i] = zp4;
+    }
+    const int8_t *const padding = (const int8_t *)zp_row;
+    const uint32_t lo4 = (uint32_t)(uint8_t)p->act_min * 0x01010101u;
+    const uint32_t hi4 = (uint32_t)(uint8_t)p->act_max * 0x01010101u;
+    const uint32_t *const weights =
+        (const uint32_t *)(w8 ? (const void *)p->dsp_weights8 : (const void *)p->dsp_weights);
+    const int8_t *taps[3 * FAST_MAX_KH];
+    int8_t *o = out;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *const batch = in + b * p->in_h * row;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            for (int32_t ox = 0; ox < p->out_w; ++ox, o += out_ch) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                for (int32_t ky = 0; ky < k_h; ++ky) {
+                    const int32_t iy = iy0 + ky * p->dilation_h;
+                    const int row_in = iy >= 0 && iy < p->in_h;
+                    for (int32_t kx = 0; kx < 3; ++kx) {
+                        const int32_t ix = ix0 + kx * p->dilation_w;
+                        taps[3 * ky + kx] =
+                            row_in && ix >= 0 && ix < p->in_w ? batch + iy * row + ix * p->in_ch : padding;
+                    }
+                }
+                const int32_t *bias = p->dsp_bias, *rq = p->dsp_requant;
+                const uint32_t *w = weights;
+                for (int32_t c = 0; c < GROUP * whole; c += GROUP, bias += GROUP, rq += 3 * GROUP) {
+                    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+                    const int8_t *const *tp = taps;
+                    if (k_h == 3) {
+                        row3_taps(&tp, c, &w, &a0, &a1, &a2, &a3, w8);
+                        row3_taps(&tp, c, &w, &a0, &a1, &a2, &a3, w8);
+                        row3_taps(&tp, c, &w, &a0, &a1, &a2, &a3, w8);
+                    } else {
+                        for (int32_t ky = 0; ky < k_h; ++ky) {
+                            row3_taps(&tp, c, &w, &a0, &a1, &a2, &a3, w8);
+                        }
+                    }
+                    tl_st32(o + c, requant4(a0, a1, a2, a3, rq, lo4, hi4));
+                }
+            }
+        }
+    }
+}
+
+static int fast_shape(const tl_depthwise_conv2d_s8_params_t *p)
+{
+    return p->depth_multiplier == 1 && p->k_w == 3 && p->k_h <= FAST_MAX_KH && p->in_ch <= FAST_MAX_CH &&
+           p->out_ch >= GROUP;
+}
+
 static __attribute__((noinline, flatten)) void run_w16(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in,
                                                         int8_t *out)
 {
-    run(p, in, out, 0);
+    int32_t g_first = 0;
+    if (fast_shape(p)) {
+        run_fast(p, in, out, 0);
+        g_first = p->out_ch / GROUP;
+    }
+    if (g_first < group_count(p)) {
+        run(p, in, out, 0, g_first);
+    }
 }
 
 static __attribute__((noinline, flatten)) void run_w8(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in,
                                                        int8_t *out)
 {
-    run(p, in, out, 1);
+    int32_t g_first = 0;
+    if (fast_shape(p)) {
+        run_fast(p, in, out, 1);
+        g_first = p->out_ch / GROUP;
+    }
+    if (g_first < group_count(p)) {
+        run(p, in, out, 1, g_first);
+    }
 }
 
 tl_status_t tl_depthwise_conv2d_s8_dsp(const tl_depthwise_conv2d_s8_params_t *p, const int8_t *in, int8_t *out)
