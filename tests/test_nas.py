@@ -240,6 +240,7 @@ def test_interrupted_search_resumes(found: dict[str, Any], tmp_path: Path, capsy
     s = json.loads((out / "summary.json").read_text())
     assert s["resumed"] == kept and s["evaluated_here"] == len(s["evaluated"]) - kept
     assert s["visited"] == found["visited"] and s["found"] == found["found"]
+    assert all(json.loads(line) for line in (out / "history.jsonl").read_text().splitlines())  # the cut line went
     code, _, err = nas("--data", "basicmotions", "--board", BOARD, "-o", str(out), capsys=capsys)
     assert code == 2 and "resume it with --resume" in err
     code, _, err = nas("--data", "basicmotions", "--board", BOARD, "-o", str(out), "--resume", "--epochs", "2",

@@ -1084,7 +1084,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     nas = sub.add_parser("nas", help="search a small CNN for a board: Occam's-razor search, feasibility from the "
                          "compiled firmware's footprint, candidates as Ray tasks (docs/nas.md)")  # fmt: skip
-    nas.add_argument("--data", default="watch", help="watch (default), basicmotions, or FILE.npz (docs/learn.md)")
+    nas.add_argument("--data", default="watch",
+                     help="watch (default), basicmotions, or FILE.npz of windows or images (docs/nas.md)")  # fmt: skip
     nas.add_argument("--board", required=True, help="board name")
     nas.add_argument("--ram-budget", type=int, help="bytes of RAM the firmware may use (static RAM with the arena "
                      "and the stack; default: what links)")  # fmt: skip
@@ -1094,7 +1095,7 @@ def build_parser() -> argparse.ArgumentParser:
     nas.add_argument("--ray", metavar="ADDRESS", help="join this Ray cluster instead of starting a local one")
     nas.add_argument("-o", "--output", default="nas-out", help="output folder (default nas-out)")
     nas.add_argument("--resume", action="store_true", help="continue the search whose history is in the folder")
-    nas.add_argument("--epochs", type=int, default=3, help="training epochs per candidate (default 3)")
+    nas.add_argument("--epochs", type=int, default=6, help="training epochs per candidate (default 6)")
     nas.add_argument("--final-epochs", type=int, default=30, help="training epochs of the found model (default 30)")
     nas.add_argument("--seed", type=int, default=0, help="seed of the splits and the training (default 0)")
     nas.add_argument("--max-k", type=int, default=32, help="largest first-layer kernel count tried (default 32)")

@@ -45,7 +45,7 @@ class NasOptions:
     ray_address: str | None = None
     out: Path = Path("nas-out")
     resume: bool = False
-    epochs: int = 3
+    epochs: int = 6
     final_epochs: int = 30
     seed: int = 0
     max_k: int = 32
@@ -179,15 +179,26 @@ class History:
         self.path, self.opts = path, opts
         if fresh:
             path.write_text(json.dumps({"kind": "search", "key": opts.search_key()}) + "\n")
-        elif path.read_bytes()[-1:] not in (b"\n", b""):
-            with open(path, "a") as f:
-                f.write("\n")  # end the line an interruption cut, so new lines stay readable
+            return
+        lines = path.read_text().splitlines()
+        if lines and not _is_json(lines[-1]):  # the line an interruption cut: drop it, the candidate runs again
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in lines[:-1]))
+            tmp.replace(path)
 
     def add(self, cand: Candidate, record: dict[str, Any]) -> None:
         verdict = judge(record, self.opts)
         line = {"kind": "candidate", **record, "feasible": verdict.feasible, "reason": verdict.reason}
         with open(self.path, "a") as f:
             f.write(json.dumps(line) + "\n")
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def held_out_accuracy(tflite: Path, x: np.ndarray, y: np.ndarray) -> float:
