@@ -2,11 +2,12 @@
 
 The candidate is trained for a few epochs (default 6; the seed used 3, docs/nas.md says why 6) with fixed
 seeds and one TensorFlow thread, so the same candidate gets the same score in any process; its score is the
-best validation accuracy seen over those epochs. It is then saved as .keras, converted to int8 by tinyodl's Keras import (TFLite's
-converter, calibration windows from the training split), generated as the whole network (head included) and
-linked for the board, and run on the board's simulator: exactly what `tinyodl run MODEL --board B --whole`
-does, and the footprint comes from that result. Footprints are cached by the hash of the int8 model (plus
-board, simulator and a hash of tinyodl's sources and firmware): a model met again is not built twice.
+best validation accuracy seen over those epochs. It is then saved as .keras, converted to int8 by
+tinyodl's Keras import (TFLite's converter, calibration windows from the training split), generated as the
+whole network (head included) and linked for the board, and run on the board's simulator: exactly what
+`tinyodl run MODEL --board B --whole` does, and the footprint comes from that result. Footprints are cached
+by the hash of the int8 model (plus board, simulator and a hash of tinyodl's sources and firmware): a model
+met again is not built twice.
 
 Everything here runs in a Ray task as well as in the calling process: the arguments and the result are plain
 data (numpy arrays and JSON-ready dicts).
