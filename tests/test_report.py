@@ -95,6 +95,9 @@ def test_every_row_has_its_figures_and_labelled_estimates(quick: dict[str, Any])
     assert all("no_replay_accuracy" in e for e in rp["experiences"])
     layers = r["layers"][0]
     assert layers["peer"] in ("cmsis-nn", "reference") and layers["ours_instructions"] > 0
+    for dtype, per_layer in layers["ram"].items():  # the arena during each layer never exceeds the arena
+        arena = rows[f"cnn_{'f32' if dtype == 'float32' else 'int8'}"]["ram_parts"]["arena"]
+        assert per_layer and all(0 < x["activation_bytes"] + x["scratch_bytes"] <= arena for x in per_layer)
     regions = {m["firmware"]: {x["name"]: x for x in m["regions"]} for m in r["memory"]}
     assert regions["CNN int8"]["FLASH"]["used_bytes"] == rows["cnn_int8"]["flash_bytes"]
     md = (quick["dir"] / "t.md").read_text()
@@ -189,7 +192,7 @@ def test_the_html_renders_in_headless_chromium(quick: dict[str, Any], tmp_path: 
     text = page.read_text()
     assert "http://" not in text and "https://" not in text and "<script" not in text  # self-contained
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
-    assert len(images) >= 6
+    assert len(images) >= 7
     for data in images:  # every embedded plot has content, not one flat colour
         pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(data)), format="png")
         assert pixels.shape[0] > 100 and float(np.std(pixels[..., :3])) > 0.05

@@ -89,7 +89,28 @@ def _model_unit(path: Path, board: str, opts: ReportOptions, kernels: str, progr
                          backend=backend, cmsis_nn=opts.cmsis_nn, cycles=cycles)  # fmt: skip
     r = run_model(path, board, None, mopts, progress)
     r["memory_map"] = memory_map(Path(r["elf"]), board, r["machine"], r["image"])
+    r["layer_ram"] = layer_ram(path, board, mopts)
     return r
+
+
+def layer_ram(path: Path, board: str, mopts: Any) -> list[dict[str, Any]]:
+    """The arena during each layer, from the memory plan of the generated model: the activation tensors live
+    at that layer (in-place outputs counted once) and the kernel's working memory."""
+    from ..modelrun import import_model, model_app
+
+    _, graph, _ = import_model(Path(path), mopts)
+    m, _, _ = model_app(graph, board, mopts, Path(path).stem)
+    plan = m.plan
+    index = {op.name: i for i, op in enumerate(m.graph.ops)}
+    out = []
+    for layer in m.layers:
+        i = index[layer.op_name]
+        live = sum(size for t, size in plan.sizes.items() if t not in plan.alias_of and t in plan.lifetimes
+                   and plan.lifetimes[t][0] <= i <= plan.lifetimes[t][1])  # fmt: skip
+        scratch = int(plan.scratch_bytes.get(i, 0))
+        out.append({"name": layer.op_name, "activation_bytes": int(live), "scratch_bytes": scratch,
+                    "arena_bytes": int(plan.arena_bytes)})  # fmt: skip
+    return out
 
 
 def _learn_unit(path: Path, board: str, protocol: str, calibration: Path | None, prefix: str | None,
@@ -318,7 +339,7 @@ def run_report(opts: ReportOptions, progress: Progress = quiet) -> dict[str, Any
         for dtype, path in (("int8", opts.int8), ("f32", opts.f32)):
             name = f"{board} CNN {dtype}"
             u[dtype] = unit(name, {**base, "kind": "model", "model": file_hash(path), "kernels": "optimised",
-                                   "cycle_model": opts.sim == "qemu"},
+                                   "cycle_model": opts.sim == "qemu", "layer_ram": True},
                             lambda p=path, n=name, b=board: _model_unit(p, b, opts, "optimised", say(n)))  # fmt: skip
         name = f"{board} CNN int8 ({peer})"
         u["int8_peer"] = unit(name, {**base, "kind": "model", "model": file_hash(opts.int8), "kernels": peer},
@@ -417,6 +438,7 @@ def _assemble(opts: ReportOptions, boards: dict[str, dict[str, Any]], rows: list
                 "layers": align_layers(ours["layers"], other["layers"]),
                 "ours_instructions": ours["instructions"],
                 "peer_instructions": other["instructions"],
+                "ram": {"int8": ours.get("layer_ram", []), "float32": u["f32"].get("layer_ram", [])},
             }
         )
         for name, r in (("CNN int8", u["int8"]), ("CNN float32", u["f32"]),

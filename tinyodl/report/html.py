@@ -83,6 +83,24 @@ def layers_plot(result: dict[str, Any]) -> str:
     return _png(fig)
 
 
+def layer_ram_plot(result: dict[str, Any]) -> str:
+    """The arena during each layer: live activations and the kernel's working memory, int8 and float32."""
+    plt = _pyplot()
+    entries = [(e["board"], dtype, rows) for e in result["layers"] for dtype, rows in e.get("ram", {}).items() if rows]
+    fig, axes = plt.subplots(1, max(len(entries), 1), figsize=(3.6 * max(len(entries), 1), 3.8), squeeze=False)
+    for ax, (board, dtype, rows) in zip(axes[0], entries, strict=False):
+        xs = list(range(len(rows)))
+        act = [r["activation_bytes"] / 1024 for r in rows]
+        ax.bar(xs, act, color=COLORS[0], label="live activations")
+        ax.bar(xs, [r["scratch_bytes"] / 1024 for r in rows], bottom=act, color=COLORS[1], label="kernel scratch")
+        ax.axhline(rows[0]["arena_bytes"] / 1024, color="black", linestyle="--", linewidth=1, label="arena")
+        ax.set_xticks(xs, [r["name"].replace("+", "+\n") for r in rows], fontsize=6, rotation=30, ha="right")
+        ax.set_ylabel("KiB")
+        ax.set_title(f"{dtype} CNN arena per layer, {board}", fontsize=9)
+        ax.legend(fontsize=6)
+    return _png(fig)
+
+
 def ram_plot(result: dict[str, Any]) -> str:
     plt = _pyplot()
     boards = _boards(result)
@@ -256,6 +274,7 @@ def build_html(result: dict[str, Any]) -> str:
         _img(latency_plot(result), "latency ours vs seed"),
         "<h2>RAM</h2>",
         _img(ram_plot(result), "RAM per configuration"),
+        _img(layer_ram_plot(result), "arena per layer"),
         f"<h2>Per layer: ours vs {peer}</h2>",
         _img(layers_plot(result), "instructions per layer"),
         "<h2>Memory map</h2>",
