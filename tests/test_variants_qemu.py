@@ -62,6 +62,7 @@ def depthwise_edges() -> Any:
         layers.Conv2D(20, 1),
         layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),  # 20: one-load groups
         layers.DepthwiseConv2D((2, 4), padding="valid"),  # not 3 wide: the general row loop
+        layers.DepthwiseConv2D((5, 3), padding="same", activation="relu"),  # 5x2 map: every window padded
         layers.DepthwiseConv2D(1, depth_multiplier=3),  # 1x1, multiplier 3: 60 channels
         layers.GlobalAveragePooling2D(),
     ])  # fmt: skip
@@ -133,7 +134,7 @@ def test_int8_depthwise_variant_bit_exact(tmp_path_factory: pytest.TempPathFacto
     TFLite."""
     result = _run(tmp_path_factory, "depthwise_edges", True, board, flash)
     depthwise = [layer for layer in result["layers"] if layer["kind"] == "DEPTHWISE_CONV_2D"]
-    assert len(depthwise) == 4
+    assert len(depthwise) == 5
     function = f"tl_depthwise_conv2d_s8_dsp{FORMS[flash]}"
     assert all(layer["kernel"] == function for layer in depthwise), depthwise
 

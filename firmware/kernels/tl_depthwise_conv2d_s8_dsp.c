@@ -140,69 +140,6 @@ static inline __attribute__((always_inline)) void mac4_zero_point(uint32_t zp2, 
     acc[3] = tl_smlatt(zp2, w_odd, acc[3]);
 }
 
-/* One kernel row of 3 taps inside the input: x at the first tap, dx bytes between taps; w advances by 6
- * words (3 with w8). */
-static inline __attribute__((always_inline)) const uint32_t *row3(const int8_t *x, int32_t dx, const uint32_t *w,
-                                                                  int32_t *acc, int w8)
-{
-#if TL_DSP_ASM
-    if (w8) {
-        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-        uint32_t v, e, we, wo;
-#define TL_DW_TAP8(ADDR)                                                                                     \
-    "ldr %[v], " ADDR "\n\t"                                                                                \
-    "ldr %[wo], [%[w]], #4\n\t"                                                                             \
-    "sxtb16 %[e], %[v]\n\t"                                                                                 \
-    "sxtb16 %[we], %[wo]\n\t"                                                                               \
-    "sxtb16 %[v], %[v], ror #8\n\t"                                                                         \
-    "sxtb16 %[wo], %[wo], ror #8\n\t"                                                                       \
-    "smlabb %[a0], %[e], %[we], %[a0]\n\t"                                                                  \
-    "smlatt %[a2], %[e], %[we], %[a2]\n\t"                                                                  \
-    "smlabb %[a1], %[v], %[wo], %[a1]\n\t"                                                                  \
-    "smlatt %[a3], %[v], %[wo], %[a3]\n\t"
-        __asm__(TL_DW_TAP8("[%[x]]") TL_DW_TAP8("[%[x], %[dx]]") TL_DW_TAP8("[%[x], %[dx2]]")
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [v] "=&r"(v),
-                  [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
-                : [x] "r"(x), [dx] "r"(dx), [dx2] "r"(2 * dx), "m"(*(const uint32_t(*)[3])w)
-                : "memory");
-#undef TL_DW_TAP8
-        acc[0] = a0;
-        acc[1] = a1;
-        acc[2] = a2;
-        acc[3] = a3;
-        return w;
-    }
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    uint32_t v, e, we, wo;
-#define TL_DW_TAP(ADDR)                                                                                      \
-    "ldr %[v], " ADDR "\n\t"                                                                                \
-    "ldrd %[we], %[wo], [%[w]], #8\n\t"                                                                     \
-    "sxtb16 %[e], %[v]\n\t"                                                                                 \
-    "sxtb16 %[v], %[v], ror #8\n\t"                                                                         \
-    "smlabb %[a0], %[e], %[we], %[a0]\n\t"                                                                  \
-    "smlatt %[a2], %[e], %[we], %[a2]\n\t"                                                                  \
-    "smlabb %[a1], %[v], %[wo], %[a1]\n\t"                                                                  \
-    "smlatt %[a3], %[v], %[wo], %[a3]\n\t"
-    __asm__(TL_DW_TAP("[%[x]]") TL_DW_TAP("[%[x], %[dx]]") TL_DW_TAP("[%[x], %[dx2]]")
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [v] "=&r"(v), [e] "=&r"(e),
-              [we] "=&r"(we), [wo] "=&r"(wo)
-            : [x] "r"(x), [dx] "r"(dx), [dx2] "r"(2 * dx), "m"(*(const uint32_t(*)[6])w)
-            : "memory");
-#undef TL_DW_TAP
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    return w;
-#else
-    const int32_t step = w8 ? 1 : 2;
-    mac4(tl_ld32(x), w, acc, w8);
-    mac4(tl_ld32(x + dx), w + step, acc, w8);
-    mac4(tl_ld32(x + 2 * dx), w + 2 * step, acc, w8);
-    return w + 3 * step;
-#endif
-}
-
 /* The first valid tap index and one past the last along an axis: taps k with 0 <= start + k * d < size. */
 static void valid_taps(int32_t start, int32_t size, int32_t k, int32_t d, int32_t *lo, int32_t *hi)
 {
@@ -249,16 +186,10 @@ static inline __attribute__((always_inline)) void run(const tl_depthwise_conv2d_
                     const uint32_t *w = weights + step * taps * g;
                     if (inside && g < whole) {
                         const int8_t *x = batch + base + c;
-                        if (k_w == 3) {
-                            for (int32_t ky = 0; ky < k_h; ++ky, x += dy) {
-                                w = row3(x, dx, w, acc, w8);
-                            }
-                        } else {
-                            for (int32_t ky = 0; ky < k_h; ++ky, x += dy) {
-                                const int8_t *xx = x;
-                                for (int32_t kx = 0; kx < k_w; ++kx, xx += dx, w += step) {
-                                    mac4(tl_ld32(xx), w, acc, w8);
-                                }
+                        for (int32_t ky = 0; ky < k_h; ++ky, x += dy) {
+                            const int8_t *xx = x;
+                            for (int32_t kx = 0; kx < k_w; ++kx, xx += dx, w += step) {
+                                mac4(tl_ld32(xx), w, acc, w8);
                             }
                         }
                     } else if (g < whole) {
@@ -321,16 +252,17 @@ static inline __attribute__((always_inline)) void run(const tl_depthwise_conv2d_
 #define FAST_MAX_CH 512 /* the zero-point row on the stack */
 #define FAST_MAX_KH 8
 
-/* One kernel row of 3 taps of the group at channel c: tp holds the 3 taps' pixel addresses (of channel 0),
+/* `rows` kernel rows of 3 taps of the group at channel c: tp holds the taps' pixel addresses (of channel 0),
  * each either inside the input or the zero-point row, so the same offset c reads the group's 4 channels in
- * both; w advances by 6 words (3 with w8), tp by 3 pointers. */
-static inline __attribute__((always_inline)) void row3_taps(const int8_t *const **tp, int32_t c, const uint32_t **w,
-                                                            int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3,
-                                                            int w8)
+ * both; w advances by 6 words (3 with w8) per row. One asm loop, 3 taps per pass. */
+static inline __attribute__((always_inline)) void rows3_taps(const int8_t *const *tp, int32_t rows, int32_t c,
+                                                             const uint32_t **w, int32_t *a0, int32_t *a1,
+                                                             int32_t *a2, int32_t *a3, int w8)
 {
 #if TL_DSP_ASM
-    const int8_t *const *t = *tp;
+    const int8_t *const *t = tp;
     const uint32_t *ww = *w;
+    int32_t n = rows;
     int32_t b0 = *a0, b1 = *a1, b2 = *a2, b3 = *a3;
     uint32_t v, e, we, wo;
     if (w8) {
@@ -346,11 +278,12 @@ static inline __attribute__((always_inline)) void row3_taps(const int8_t *const 
     "smlatt %[a2], %[e], %[we], %[a2]\n\t"                                                                  \
     "smlabb %[a1], %[v], %[wo], %[a1]\n\t"                                                                  \
     "smlatt %[a3], %[v], %[wo], %[a3]\n\t"
-        __asm__(TL_DW_PTAP8 TL_DW_PTAP8 TL_DW_PTAP8
+        __asm__("1:\n\t" TL_DW_PTAP8 TL_DW_PTAP8 TL_DW_PTAP8 "subs %[n], %[n], #1\n\t"
+                "bne 1b"
                 : [a0] "+r"(b0), [a1] "+r"(b1), [a2] "+r"(b2), [a3] "+r"(b3), [w] "+r"(ww), [t] "+r"(t),
-                  [v] "=&r"(v), [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
+                  [n] "+r"(n), [v] "=&r"(v), [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
                 : [c] "r"(c)
-                : "memory");
+                : "cc", "memory");
 #undef TL_DW_PTAP8
     } else {
 #define TL_DW_PTAP16                                                                                         \
@@ -363,27 +296,26 @@ static inline __attribute__((always_inline)) void row3_taps(const int8_t *const 
     "smlatt %[a2], %[e], %[we], %[a2]\n\t"                                                                  \
     "smlabb %[a1], %[v], %[wo], %[a1]\n\t"                                                                  \
     "smlatt %[a3], %[v], %[wo], %[a3]\n\t"
-        __asm__(TL_DW_PTAP16 TL_DW_PTAP16 TL_DW_PTAP16
+        __asm__("1:\n\t" TL_DW_PTAP16 TL_DW_PTAP16 TL_DW_PTAP16 "subs %[n], %[n], #1\n\t"
+                "bne 1b"
                 : [a0] "+r"(b0), [a1] "+r"(b1), [a2] "+r"(b2), [a3] "+r"(b3), [w] "+r"(ww), [t] "+r"(t),
-                  [v] "=&r"(v), [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
+                  [n] "+r"(n), [v] "=&r"(v), [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
                 : [c] "r"(c)
-                : "memory");
+                : "cc", "memory");
 #undef TL_DW_PTAP16
     }
     *a0 = b0;
     *a1 = b1;
     *a2 = b2;
     *a3 = b3;
-    *tp = t;
     *w = ww;
 #else
     const int32_t step = w8 ? 1 : 2;
     int32_t acc[GROUP] = {*a0, *a1, *a2, *a3};
-    for (int32_t k = 0; k < 3; ++k) {
-        mac4(tl_ld32((*tp)[k] + c), *w + k * step, acc, w8);
+    for (int32_t k = 0; k < 3 * rows; ++k) {
+        mac4(tl_ld32(tp[k] + c), *w + k * step, acc, w8);
     }
-    *tp += 3;
-    *w += 3 * step;
+    *w += 3 * rows * step;
     *a0 = acc[0];
     *a1 = acc[1];
     *a2 = acc[2];
@@ -469,16 +401,7 @@ static inline __attribute__((always_inline)) void run_fast(const tl_depthwise_co
                 const uint32_t *w = weights;
                 for (int32_t c = 0; c < GROUP * whole; c += GROUP, bias += GROUP, rq += 3 * GROUP) {
                     int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-                    const int8_t *const *tp = taps;
-                    if (k_h == 3) {
-                        row3_taps(&tp, c, &w, &a0, &a1, &a2, &a3, w8);
-                        row3_taps(&tp, c, &w, &a0, &a1, &a2, &a3, w8);
-                        row3_taps(&tp, c, &w, &a0, &a1, &a2, &a3, w8);
-                    } else {
-                        for (int32_t ky = 0; ky < k_h; ++ky) {
-                            row3_taps(&tp, c, &w, &a0, &a1, &a2, &a3, w8);
-                        }
-                    }
+                    rows3_taps(taps, k_h, c, &w, &a0, &a1, &a2, &a3, w8);
                     tl_st32(o + c, requant4(a0, a1, a2, a3, rq, lo4, hi4));
                 }
             }
