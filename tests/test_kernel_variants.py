@@ -34,6 +34,7 @@ from test_kernels_c import (
 from tinyodl.boards import load_board
 from tinyodl.codegen import variants
 from tinyodl.reference import (
+    AvgPool2DS8Params,
     Conv2DS8Params,
     DepthwiseConv2DS8Params,
     FullyConnectedS8Params,
@@ -241,6 +242,28 @@ def test_max_pool2d_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
         np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
 
 
+def test_avg_pool2d_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
+    """Random pools (odd channel counts, padding, strides, clamps), then global pools of 8x8 and 16x16 taps (a
+    16-bit lane's limit) over all-extreme inputs, and the fallback past 256 taps."""
+    rng = np.random.default_rng(SEED + 13)
+    for _ in range(CASES):
+        params, x = random_pool(rng, False, is_max=False)
+        choice = _chosen(params, "tl_avg_pool2d_s8_dsp")
+        np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
+    for size, channels, value in ((8, 64, None), (16, 7, -128), (16, 8, 127), (5, 12, None)):
+        params = AvgPool2DS8Params(
+            batches=1, in_h=size, in_w=size + 1, channels=channels, out_h=1, out_w=2, k_h=size, k_w=size,
+            stride_h=1, stride_w=1, pad_top=0, pad_left=0, act_min=-128, act_max=127,
+        )  # fmt: skip
+        x = rng.integers(-128, 128, (1, size, size + 1, channels), dtype=np.int8)
+        if value is not None:
+            x[:] = value
+        choice = _chosen(params, "tl_avg_pool2d_s8_dsp")
+        np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
+    wide = replace(params, in_h=17, in_w=16, k_h=17, k_w=16, out_w=1)
+    assert variants.choose(wide, BOARD).note == "tl_avg_pool2d_s8_dsp: a window of 272 > 256 taps"
+
+
 def test_mean_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
     rng = np.random.default_rng(SEED + 9)
     for _ in range(CASES):
@@ -410,7 +433,7 @@ def test_choice_falls_back_to_the_reference_with_a_reason() -> None:
     note = variants.choose(left, BOARD).note
     assert note.startswith("tl_depthwise_conv2d_s8_dsp: channel 0: requantization scale >= 0.5"), note
     assert "has no DSP" in variants.choose(_dsp_ready(rng, depthwise), no_dsp).note
-    avg_pool, _ = random_pool(rng, False, is_max=False)
+    avg_pool, _ = random_pool(rng, True, is_max=False)  # float32 average pools have none
     assert variants.choose(avg_pool, BOARD).note == "no optimised variant for this op"
 
 

@@ -2,7 +2,8 @@
 generated, built and run over the link. int8 equals the numpy reference and TFLite's interpreter bit for bit;
 float32 stays within the stated tolerance. The models gather the edge cases: odd channel counts (3, 5, 7, 9,
 11, 17), sizes that are no multiple of the blocking, SAME and VALID padding, stride 2, dilation 2, a depth
-multiplier, input zero points -128 and 127, relu and relu6 clamps, fully-connected inputs with 1-3 left over.
+multiplier, average pools with and without padding, input zero points -128 and 127, relu and relu6 clamps,
+fully-connected inputs with 1-3 left over.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def conv2d_edges() -> Any:
         layers.Conv2D(5, 3, strides=2, padding="same"),  # 2-D fields gathered, padding on two sides
         layers.Conv2D(9, (2, 3), padding="valid", activation="relu"),
         layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),  # gathered lanes: multiplier 2
+        layers.AveragePooling2D((3, 2), strides=1, padding="same"),  # 18 channels: 4 words and 2 bytes
         layers.MaxPooling2D(2),
         layers.Flatten(),
         layers.Dense(13, activation="relu6"),  # 36 inputs, 13 outputs: a partial block of 4
@@ -63,6 +65,7 @@ def depthwise_edges() -> Any:
         layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),  # 20: one-load groups
         layers.DepthwiseConv2D((2, 4), padding="valid"),  # not 3 wide: the general row loop
         layers.DepthwiseConv2D((5, 3), padding="same", activation="relu"),  # 5x2 map: every window padded
+        layers.AveragePooling2D(2, strides=1),  # no padding: may overwrite its input
         layers.DepthwiseConv2D(1, depth_multiplier=3),  # 1x1, multiplier 3: 60 channels
         layers.GlobalAveragePooling2D(),
     ])  # fmt: skip
@@ -125,6 +128,7 @@ def test_int8_variants_bit_exact(tmp_path_factory: pytest.TempPathFactory, key: 
         assert fc["kernel"] == f"tl_fully_connected_s8_dsp{form}", fc["kernel_note"]
     if key == "conv2d_edges":
         assert f"tl_depthwise_conv2d_s8_dsp{form}" in kernels
+        assert "tl_avg_pool2d_s8_dsp" in kernels
 
 
 @pytest.mark.parametrize("flash", list(FORMS))
@@ -137,6 +141,7 @@ def test_int8_depthwise_variant_bit_exact(tmp_path_factory: pytest.TempPathFacto
     assert len(depthwise) == 5
     function = f"tl_depthwise_conv2d_s8_dsp{FORMS[flash]}"
     assert all(layer["kernel"] == function for layer in depthwise), depthwise
+    assert any(layer["kernel"] == "tl_avg_pool2d_s8_dsp" for layer in result["layers"])
 
 
 @pytest.mark.parametrize("board", BOARDS)

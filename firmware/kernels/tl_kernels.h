@@ -214,6 +214,8 @@ tl_status_t tl_avg_pool2d_f32_check(const tl_avg_pool2d_f32_params_t *p);
 tl_status_t tl_avg_pool2d_f32(const tl_avg_pool2d_f32_params_t *p, const float *in, float *out);
 tl_status_t tl_max_pool2d_s8_dsp_check(const tl_max_pool2d_s8_params_t *p);
 tl_status_t tl_max_pool2d_s8_dsp(const tl_max_pool2d_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_avg_pool2d_s8_dsp_check(const tl_avg_pool2d_s8_params_t *p); /* k_h * k_w <= 256 */
+tl_status_t tl_avg_pool2d_s8_dsp(const tl_avg_pool2d_s8_params_t *p, const int8_t *in, int8_t *out);
 
 /* ---- MEAN over the spatial axes: input [batches][count][channels] -> output [batches][channels] ------- */
 

@@ -95,7 +95,9 @@ IN_PLACE_KERNELS = frozenset(
         "tl_softmax_f32",
     }
 )
-IN_PLACE_POOLS = frozenset({"tl_max_pool2d_s8", "tl_avg_pool2d_s8", "tl_max_pool2d_f32", "tl_avg_pool2d_f32"})
+IN_PLACE_POOLS = frozenset(
+    {"tl_max_pool2d_s8", "tl_avg_pool2d_s8", "tl_avg_pool2d_s8_dsp", "tl_max_pool2d_f32", "tl_avg_pool2d_f32"}
+)
 
 
 def _in_place(choice: variants.Choice, inputs: tuple[str, ...]) -> tuple[str, ...]:

@@ -253,6 +253,14 @@ def max_pool2d_s8_dsp(p: kp.MaxPool2DS8Params) -> kp.MaxPool2DS8Params | str:
 MEAN_S8_MAX_COUNT = 256  # 16-bit lanes of tl_mean_s8_dsp hold at most 256 * 128
 
 
+AVG_POOL_S8_MAX_TAPS = 256  # 16-bit lanes of tl_avg_pool2d_s8_dsp hold at most 256 * 128
+
+
+def avg_pool2d_s8_dsp(p: kp.AvgPool2DS8Params) -> kp.AvgPool2DS8Params | str:
+    taps = p.k_h * p.k_w
+    return p if taps <= AVG_POOL_S8_MAX_TAPS else f"a window of {taps} > {AVG_POOL_S8_MAX_TAPS} taps"
+
+
 def add_s8_dsp(p: kp.AddS8Params) -> kp.AddS8Params | str:
     """tl_add_s8_dsp's preconditions (its check function's): each input rescale a halving or a normalised
     right shift, the output's a normalised right shift that cannot overflow with its zero point folded in."""
@@ -304,6 +312,7 @@ VARIANTS: dict[type, tuple[Variant, ...]] = {
         Variant("tl_depthwise_conv2d_s8_dsp_w8", "dsp", depthwise_conv2d_s8_dsp_w8, S8_ORIGINALS),
     ),
     kp.MaxPool2DS8Params: (Variant("tl_max_pool2d_s8_dsp", "dsp", max_pool2d_s8_dsp),),
+    kp.AvgPool2DS8Params: (Variant("tl_avg_pool2d_s8_dsp", "dsp", avg_pool2d_s8_dsp),),
     kp.MeanS8Params: (Variant("tl_mean_s8_dsp", "dsp", mean_s8_dsp),),
     kp.AddS8Params: (Variant("tl_add_s8_dsp", "dsp", add_s8_dsp),),
     kp.Conv2DF32Params: (Variant("tl_conv2d_f32_fpu", "fpu", conv2d_f32_fpu, ("weights",)),),
