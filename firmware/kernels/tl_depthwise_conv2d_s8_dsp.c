@@ -381,6 +381,11 @@ static inline __attribute__((always_inline)) void run_fast(const tl_depthwise_co
     const uint32_t *const weights =
         (const uint32_t *)(w8 ? (const void *)p->dsp_weights8 : (const void *)p->dsp_weights);
     const int8_t *taps[3 * FAST_MAX_KH];
+    int32_t offsets[3 * FAST_MAX_KH]; /* of each tap from tap (0, 0), for windows inside the input */
+    for (int32_t t = 0; t < 3 * k_h; ++t) {
+        offsets[t] = (t / 3) * p->dilation_h * row + (t % 3) * p->dilation_w * p->in_ch;
+    }
+    const int32_t last_y = (k_h - 1) * p->dilation_h, last_x = 2 * p->dilation_w;
     int8_t *o = out;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *const batch = in + b * p->in_h * row;
@@ -388,13 +393,20 @@ static inline __attribute__((always_inline)) void run_fast(const tl_depthwise_co
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             for (int32_t ox = 0; ox < p->out_w; ++ox, o += out_ch) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                for (int32_t ky = 0; ky < k_h; ++ky) {
-                    const int32_t iy = iy0 + ky * p->dilation_h;
-                    const int row_in = iy >= 0 && iy < p->in_h;
-                    for (int32_t kx = 0; kx < 3; ++kx) {
-                        const int32_t ix = ix0 + kx * p->dilation_w;
-                        taps[3 * ky + kx] =
-                            row_in && ix >= 0 && ix < p->in_w ? batch + iy * row + ix * p->in_ch : padding;
+                if (iy0 >= 0 && iy0 + last_y < p->in_h && ix0 >= 0 && ix0 + last_x < p->in_w) {
+                    const int8_t *const x = batch + iy0 * row + ix0 * p->in_ch;
+                    for (int32_t t = 0; t < 3 * k_h; ++t) {
+                        taps[t] = x + offsets[t];
+                    }
+                } else {
+                    for (int32_t ky = 0; ky < k_h; ++ky) {
+                        const int32_t iy = iy0 + ky * p->dilation_h;
+                        const int row_in = iy >= 0 && iy < p->in_h;
+                        for (int32_t kx = 0; kx < 3; ++kx) {
+                            const int32_t ix = ix0 + kx * p->dilation_w;
+                            taps[3 * ky + kx] =
+                                row_in && ix >= 0 && ix < p->in_w ? batch + iy * row + ix * p->in_ch : padding;
+                        }
                     }
                 }
                 const int32_t *bias = p->dsp_bias, *rq = p->dsp_requant;
