@@ -263,7 +263,11 @@ static inline __attribute__((always_inline)) void rows3_taps(const int8_t *const
     const int8_t *const *t = tp;
     const uint32_t *ww = *w;
     int32_t n = rows;
-    int32_t b0 = *a0, b1 = *a1, b2 = *a2, b3 = *a3;
+    /* the accumulators in the registers requant4 reads them from: no moves between the two asm blocks */
+    register int32_t b0 __asm__("r0") = *a0;
+    register int32_t b1 __asm__("r1") = *a1;
+    register int32_t b2 __asm__("r2") = *a2;
+    register int32_t b3 __asm__("r3") = *a3;
     uint32_t v, e, we, wo;
     if (w8) {
 #define TL_DW_PTAP8                                                                                          \
@@ -330,6 +334,10 @@ static inline __attribute__((always_inline)) uint32_t requant4(int32_t a0, int32
 {
 #if TL_DSP_ASM
     int32_t t, k, r;
+    register int32_t r0 __asm__("r0") = a0;
+    register int32_t r1 __asm__("r1") = a1;
+    register int32_t r2 __asm__("r2") = a2;
+    register int32_t r3 __asm__("r3") = a3;
 #define TL_DW_RQ(A, OFF0, OFF1)                                                                              \
     "ldr %[t], [%[rq], #" OFF0 "]\n\t"                                                                      \
     "ldrd %[k], %[r], [%[rq], #" OFF1 "]\n\t"                                                               \
@@ -348,11 +356,11 @@ static inline __attribute__((always_inline)) uint32_t requant4(int32_t a0, int32
             "sel %[a0], %[a0], %[lo]\n\t"
             "ssub8 %[t], %[a0], %[hi]\n\t"
             "sel %[a0], %[hi], %[a0]"
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [t] "=&r"(t), [k] "=&r"(k), [r] "=&r"(r)
+            : [a0] "+r"(r0), [a1] "+r"(r1), [a2] "+r"(r2), [a3] "+r"(r3), [t] "=&r"(t), [k] "=&r"(k), [r] "=&r"(r)
             : [rq] "r"(rq), [lo] "r"(lo4), [hi] "r"(hi4), "m"(*(const int32_t(*)[12])rq)
             : "cc");
 #undef TL_DW_RQ
-    return (uint32_t)a0;
+    return (uint32_t)r0;
 #else
     const uint32_t three = tl_pack_s8x3(tl_ssat8(tl_dsp_requantize(a0, rq)), tl_ssat8(tl_dsp_requantize(a1, rq + 3)),
                                         tl_ssat8(tl_dsp_requantize(a2, rq + 6)));
