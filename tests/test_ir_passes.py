@@ -20,7 +20,7 @@ from tinyodl.ir import (
     Tensor,
 )
 from tinyodl.ir.ops import out_size, pad_before
-from tinyodl.passes import cut_at_features, head_input, plan_memory, prune
+from tinyodl.passes import cut_at_features, head_input, learner_features, plan_memory, prune
 
 Q = Quant.per_tensor(0.05, -3)
 
@@ -110,6 +110,15 @@ def test_head_input_and_cut() -> None:
     assert by_op.outputs == ("p",) and [op.name for op in by_op.ops] == ["conv", "pool"]
     with pytest.raises(GraphError, match="no tensor or op named 'nope'"):
         cut_at_features(g, "nope")
+
+
+def test_learner_features_of_a_network_without_head() -> None:
+    g = conv_pool_fc()
+    assert learner_features(g) == "f" and learner_features(g, "pool") == "pool"
+    headless = prune(g, ("p",))  # ends in the pool, as a random-weight extractor ends in its pooling
+    with pytest.raises(GraphError, match="not a classifier head"):
+        head_input(headless)
+    assert learner_features(headless) == "p"
 
 
 def test_prune_drops_dead_branches() -> None:

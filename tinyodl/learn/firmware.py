@@ -22,7 +22,7 @@ from ..codegen.literals import c_float
 from ..codegen.lower import LoweredModel, lower
 from ..errors import TinyodlError
 from ..ir import DType, Graph, GraphError, Reshape
-from ..passes import cut_at_features, strip_edge_quantization
+from ..passes import cut_at_features, learner_features, strip_edge_quantization
 from ..resources import data_dir
 from ..toolchain.project import AppSpec
 from .tinyrce import capacity_for, neuron_bytes
@@ -57,7 +57,7 @@ def _producer(graph: Graph, tensor: str) -> str:
 
 def _cut(inner: Graph, at: str | None) -> Graph:
     try:
-        return cut_at_features(inner, at)
+        return cut_at_features(inner, learner_features(inner, at))
     except GraphError as exc:
         raise TinyodlError(f"{inner.name}: {exc}") from None
 

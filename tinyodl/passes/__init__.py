@@ -1,6 +1,6 @@
 """IR -> IR passes, one small pass per file, grouped into named pipelines."""
 
-from .cut import cut_at_features, head_input
+from .cut import cut_at_features, head_input, learner_features
 from .dilate import fold_dilation
 from .edges import strip_edge_quantization
 from .fold import FoldError, fold_shapes
@@ -17,6 +17,7 @@ __all__ = [
     "fuse_conv_pool",
     "fold_shapes",
     "cut_at_features",
+    "learner_features",
     "head_input",
     "plan_memory",
     "prune",

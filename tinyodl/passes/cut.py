@@ -29,6 +29,19 @@ def head_input(graph: Graph) -> str:
         tensor = op.inputs[0]
 
 
+def learner_features(graph: Graph, features_at: str | None = None) -> str | None:
+    """What a learner takes: `features_at`, else the head's input, else (a network that ends without a
+    classifier head, such as a random-weight extractor) its single output."""
+    if features_at is not None:
+        return features_at
+    try:
+        return head_input(graph)
+    except GraphError:
+        if len(graph.outputs) != 1:
+            raise
+        return graph.outputs[0]
+
+
 def cut_at_features(graph: Graph, features_at: str | None = None) -> Graph:
     """Keep the ops that compute `features_at` (a tensor or op name; default: the head's input)."""
     if features_at is None:
