@@ -16,9 +16,13 @@
  * channels' weights in one word, natural order; half the flash): one LDR and two SXTB16 give the same
  * (w0, w2), (w1, w3) pairs, two instructions more per tap and group than the LDRD of the int16 form.
  *
- * Output positions whose window lies inside the input take the straight loop (3-wide kernels unrolled);
- * positions at the border, the last group when out_ch is not a multiple of 4, and depth multipliers above 1
- * (lanes read input channel c / multiplier) gather the lanes byte by byte into the same word.
+ * 3-wide kernels with depth multiplier 1 (run_fast, the MLPerf Tiny layers): every position is an interior
+ * one. Its tap addresses are worked out once per position, a tap in the padding pointing at a row of the
+ * input zero point, so the whole groups all run one asm loop over the kernel rows and one asm block for the
+ * requantization. Other shapes (run): output positions whose window lies inside the input take the straight
+ * loop; positions at the border run their kernel rows as padding, input, padding; the last group when
+ * out_ch is not a multiple of 4 and depth multipliers above 1 (lanes read input channel c / multiplier)
+ * gather the lanes byte by byte into the same word.
  */
 #include "tl_dsp.h"
 #include "tl_kernel_util.h"
