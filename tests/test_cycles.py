@@ -352,3 +352,43 @@ def test_bench_models_compares_estimated_cycles() -> None:
     assert r["estimated_latency_ms"] == {"optimised": 0.0016, "cmsis_nn": 0.003}
     (layer,) = r["layers"]
     assert layer["estimated_cycles"] == {"optimised": 130, "cmsis_nn": 240} and layer["estimated_cycles_ratio"] == 0.542
+
+
+@needs_arm_gcc
+@needs_qemu
+@needs_tf
+@pytest.mark.sim
+@pytest.mark.slow
+def test_learner_step_with_estimated_cycles(har_tflite: dict[str, Path]) -> None:
+    """TinyRCE on the HAR int8 extractor on the L4 (250 instructions per tick): the traced learning step's
+    extraction, prediction and learning each hold the instructions the firmware measured, the estimate is
+    labelled, and the report's learner rows take their cycles from it."""
+    from tinyodl.learn.run import LearnOptions, run_learn
+    from tinyodl.report.collect import STEP_LABEL, _timing, step_cycles
+    from tinyodl.runner import RunOptions
+
+    r = run_learn(har_tflite["int8"], "nucleo-l476rg", LearnOptions(run=RunOptions(sim="qemu"), limit=1, cycles=True))
+    cm = r["cycle_model"]
+    assert cm["estimated"] is True and cm["core"] == "cortex-m4" and cm["assumptions"] and "learner" in cm["method"]
+    assert cm["traced_steps"] == 1 and list(cm["parts"]) == ["extract", "predict", "learn"]  # one window per user
+    check = cm["block_count_check"]
+    assert check["ok"] and len(check["differences"]) == 3, check
+    for (name, part), diff in zip(cm["parts"].items(), check["differences"], strict=True):
+        assert part["measured_instructions"] - part["counted_instructions"] == diff, name
+        assert abs(diff) <= check["tolerance"] == 250 + 64
+    extract = cm["parts"]["extract"]
+    assert extract["counted_instructions"] > 1_000_000 and 1.0 < extract["estimated_cpi"] < 2.0
+    assert cm["parts"]["predict"]["counted_instructions"] > 0
+    assert cm["unclassified_instructions"] == 0 and cm["undecoded_instructions"] == 0
+    assert cm["estimated_latency_ms"] == pytest.approx(cm["estimated_cycles"] / 80e3, rel=1e-3)
+
+    s = r["instructions_per_step"]
+    parts = {n: s[n] for n in ("extract", "predict", "learn")}
+    cycles = step_cycles(parts, cm)
+    assert cycles is not None
+    cpi = {n: p["estimated_cycles"] / p["counted_instructions"] for n, p in cm["parts"].items()}
+    assert cycles == pytest.approx(sum(parts[n] * cpi[n] for n in parts))
+    assert step_cycles(parts, None) is None  # no traced step: the row falls back to CPI 1.0
+    timing = _timing(sum(parts.values()), 80_000_000, cycles=cycles)
+    assert timing["estimate"] == STEP_LABEL and "cycle model" in STEP_LABEL
+    assert timing["latency_ms"] == pytest.approx(cycles / 80e3, rel=1e-3) and timing["cycles"] > sum(parts.values())

@@ -54,6 +54,10 @@ class ReplayRunOptions:
     normalize: str | None = None
     optimise: bool = True
     prefix: str | None = None
+    cycles: bool = False  # estimate an SGD step's cycles with the per-core model: one more QEMU run
+
+
+CYCLE_BATCHES = 2  # SGD steps of the traced training (one epoch on this many minibatches of latents)
 
 
 def _difference(host: HeadLearner, w: np.ndarray, b: np.ndarray) -> tuple[float, bool]:
@@ -240,6 +244,18 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
             })  # fmt: skip
         stats = close_session(sess)
     run_s = time.monotonic() - t_run
+    cycle_model = None
+    if opts.cycles:
+        from ..cycles.collect import measure_replay_training
+
+        picked = chosen[0][: CYCLE_BATCHES * fw.batch]
+        progress(f"{board_name}: estimating an SGD step's cycles (one training with QEMU's execution log)")
+        t0 = time.monotonic()
+        sc = measure_replay_training(prep.board, prep.placement, prep.elf, replace(opts.train, epochs=1), head,
+                                     np.stack([lat_train[int(i)] for i in picked]).astype(fw.latent_dtype),
+                                     [int(v) for v in train_set.y[picked]], opts.run.timeout_s)  # fmt: skip
+        cycle_model = sc.as_dict()
+        cycle_model["seconds"] = round(time.monotonic() - t0, 2)
     joint = learner(replace(opts.train, replay=False, tinyprop=False))  # the upper bound: full training
     all_lat = np.concatenate([np.stack([lat_train[int(i)] for i in p]) for p in chosen]).astype(fw.latent_dtype)
     joint.train_experience(all_lat, train_set.y[np.concatenate(chosen)])
@@ -295,6 +311,7 @@ def run_replay(model_path: Path, board_name: str, opts: ReplayRunOptions, progre
         "instructions_granularity": per_tick,
         "time_per_experience_ms_estimated": [round(t, 2) for t in time_per_exp],
         "estimate_model": CPI_SOURCE,
+        **({"cycle_model": cycle_model} if cycle_model is not None else {}),
         "run_seconds": round(run_s, 2),
         "total_seconds": round(time.monotonic() - t_start, 2),
     }

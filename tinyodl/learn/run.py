@@ -60,6 +60,7 @@ class LearnOptions:
     seed: int = 0
     optimise: bool = True
     prefix: str | None = None
+    cycles: bool = False  # estimate a learning step's cycles with the per-core model: one more QEMU run
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -255,13 +256,37 @@ def run_learn(model_path: Path, board_name: str, opts: LearnOptions, progress: P
                     "ticks": reply.ticks,
                 })  # fmt: skip
         state_ok = drv.check() == 0
+        neurons_now = records[-1]["neurons"] if records else 0
+        blob = drv.export_state(drv.state_size(fw.features, fw.int8, neurons_now)) if opts.cycles else b""
         pool, feats, dpass_ticks = drv.distance_pass(DPASS_REPETITIONS)
         dpass = round(dpass_ticks * per_tick / (DPASS_REPETITIONS * pool * feats), 3)
         stats = close_session(sess)
     run_s = time.monotonic() - t_run
-    return _report(model_path, board_name, opts, data, learning, fw, prep, params, records, ref_features, head_pred,
-                   per_tick, stats.stack_peak_bytes, state_ok, feature_mismatches, max_feature_error, streams, how,
-                   run_s, time.monotonic() - t_start, dpass)  # fmt: skip
+    result = _report(model_path, board_name, opts, data, learning, fw, prep, params, records, ref_features, head_pred,
+                     per_tick, stats.stack_peak_bytes, state_ok, feature_mismatches, max_feature_error, streams, how,
+                     run_s, time.monotonic() - t_start, dpass)  # fmt: skip
+    if opts.cycles:
+        first = next(iter(streams.values()))[:CYCLE_STEPS]
+        traced = [(xq[i].tobytes(), int(learning.y[i])) for i, _ in first]
+        add_step_cycles(result, prep, params, fw.int8, traced, blob, opts.run, progress)
+    return result
+
+
+CYCLE_STEPS = 3  # learning steps traced for the cycle estimate (the last one is estimated)
+
+
+def add_step_cycles(result: dict[str, Any], prep: Any, params: RceParams, int8: bool, steps: list[tuple[bytes, int]],
+                    state: bytes, run: RunOptions, progress: Progress) -> None:  # fmt: skip
+    """`cycle_model` in the result: a learning step's estimated cycles per part (extract, predict, learn) from
+    QEMU's execution log of `steps` run after importing the learner's final `state` (docs/cycles.md)."""
+    from ..cycles.collect import measure_learner_step
+
+    progress(f"{prep.board.name}: estimating a learning step's cycles ({len(steps)} steps with QEMU's execution log)")
+    t0 = time.monotonic()
+    sc = measure_learner_step(prep.board, prep.placement, prep.elf, params, int8, steps, run.timeout_s, state)
+    model = sc.as_dict()
+    model["seconds"] = round(time.monotonic() - t0, 2)
+    result["cycle_model"] = model
 
 
 def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelled, learning: Labelled,

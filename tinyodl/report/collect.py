@@ -7,8 +7,9 @@ Rows, per board (SPEC section 11, the seed's "Deployability on MCU"):
   (`run_replay`, a minibatch of latents through the float32 head, forward and backward);
 - CNN feature extractor (trained, and ELM) + TinyRCE, single inference (extract + predict) and one
   learning step (extract + predict + learn), `run_learn` in the seed's interleaved protocol.
-Instructions are exact (the simulator); cycles and latency are estimates, labelled: the cycle model's when a
-run reports it, else instructions at CPI 1.0.
+Instructions are exact (the simulator); cycles and latency are estimates, labelled: on QEMU the per-core cycle
+model's (a whole inference traced; for the learner rows, each measured part's estimated CPI from a traced step
+times the part's mean exact instructions), else instructions at CPI 1.0.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ HAR_ARCH = "conv1d:32:5,conv1d:32:5,maxpool:2,conv1d:64:5,gap"
 HAR_INPUT = (100, 6)
 PROTOCOLS = ("interleaved", "shuffled", "new-recording")
 CPI1_LABEL = "estimated at CPI 1.0 from exact instructions"
+MODEL_LABEL = "estimated by the per-core cycle model"
+STEP_LABEL = ("estimated by the per-core cycle model: each part's CPI in a step traced with QEMU's execution log "
+              "times the part's mean exact instructions")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,10 @@ def _learn_unit(path: Path, board: str, protocol: str, calibration: Path | None,
         from ..learn.firmware import import_for_learning
 
         features_at = import_for_learning(Path(path), calibration).outputs[0]
+    # the rows' runs (interleaved) on QEMU also estimate a learning step's cycles (one more run with QEMU's log)
+    cycles = opts.sim == "qemu" and protocol == "interleaved"
     lopts = LearnOptions(run=RunOptions(sim=opts.sim), data=opts.data, protocol=protocol, calibration=calibration,
-                         limit=opts.window_limit, prefix=prefix, features_at=features_at)  # fmt: skip
+                         limit=opts.window_limit, prefix=prefix, features_at=features_at, cycles=cycles)  # fmt: skip
     r = run_learn(path, board, lopts, progress)
     r["memory_map"] = memory_map(Path(r["elf"]), board, r["machine"], r["image"])
     return r
@@ -135,8 +141,8 @@ def _replay_options(opts: ReportOptions) -> Any:
 
     if opts.quick:
         return ReplayRunOptions(run=RunOptions(sim=opts.sim), data=opts.data, current=24, eval_per_class=4,
-                                train=ReplayParams(epochs=1))  # fmt: skip
-    return ReplayRunOptions(run=RunOptions(sim=opts.sim), data=opts.data)
+                                train=ReplayParams(epochs=1), cycles=opts.sim == "qemu")  # fmt: skip
+    return ReplayRunOptions(run=RunOptions(sim=opts.sim), data=opts.data, cycles=opts.sim == "qemu")
 
 
 def _replay_unit(path: Path, board: str, opts: ReportOptions, progress: Progress) -> dict[str, Any]:
@@ -190,23 +196,46 @@ def _ram(static: int, stack_reserved: int, stack_peak: int) -> int:
     return static - stack_reserved + stack_peak
 
 
-def _timing(instructions: float, clock_hz: int, run: dict[str, Any] | None = None) -> dict[str, Any]:
+def step_cycles(parts: dict[str, float], cycle_model: dict[str, Any] | None) -> float | None:
+    """Estimated cycles of a learner row made of measured parts (name -> mean exact instructions): each part's
+    instructions times its estimated CPI in the traced step (`cycle_model` of a learner run; the replay
+    learner's one part is its training window). None without a cycle model for every part."""
+    if cycle_model is None:
+        return None
+    traced = cycle_model.get("parts", {})
+    total = 0.0
+    for name, instructions in parts.items():
+        part = traced.get(name)
+        if part is None or not part["counted_instructions"]:
+            if instructions == 0:
+                continue
+            return None
+        total += instructions * part["estimated_cycles"] / part["counted_instructions"]
+    return total
+
+
+def _timing(instructions: float, clock_hz: int, run: dict[str, Any] | None = None,
+            cycles: float | None = None) -> dict[str, Any]:  # fmt: skip
     """Cycles and latency of `instructions`: the cycle model's estimate when the run carries one for this
-    figure (run = the run result of a whole inference), else CPI 1.0; always labelled."""
+    figure (run = the run result of a whole inference, or `cycles` from step_cycles), else CPI 1.0; always
+    labelled."""
+    if cycles is not None:
+        return {"cycles": round(cycles), "latency_ms": round(cycles / clock_hz * 1e3, 4), "estimated": True,
+                "estimate": STEP_LABEL}  # fmt: skip
     if run is not None and run.get("estimated_cycles") is not None:
         cycles = float(run["estimated_cycles"])
         ms = run.get("estimated_latency_ms")
         return {"cycles": round(cycles), "latency_ms": round(float(ms if ms is not None else cycles / clock_hz * 1e3),
                                                                 4),
-                "estimated": True, "estimate": "estimated by the per-core cycle model"}  # fmt: skip
+                "estimated": True, "estimate": MODEL_LABEL}  # fmt: skip
     return {"cycles": round(instructions), "latency_ms": round(instructions / clock_hz * 1e3, 4), "estimated": True,
             "estimate": CPI1_LABEL}  # fmt: skip
 
 
 def _row(key: str, label: str, seed_name: str, board: str, clock_hz: int, *, macc: int, flash: int, ram: int,
          instructions: float, accuracy: float | None, accuracy_note: str, unit: str, ram_parts: dict[str, int],
-         run: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    timing = _timing(instructions, clock_hz, run)
+         run: dict[str, Any] | None = None, cycles: float | None = None) -> dict[str, Any]:  # fmt: skip
+    timing = _timing(instructions, clock_hz, run, cycles)
     s = seed.SEED[seed_name]
     sp = seed.per_sample(seed_name)
     seed_ms = sp["latency_ms"].get(board)
@@ -278,7 +307,9 @@ def deployability(board: str, u: dict[str, Any], opts: ReportOptions) -> list[di
                      instructions=last["instructions_per_step"], accuracy=rp["accuracy"],
                      accuracy_note=f"all {len(last['seen'])} classes after {len(rp['experiences'])} experiences, "
                                    "class-incremental, on the device",
-                     unit=f"one SGD step: {batch} latents through the head, forward and backward"))  # fmt: skip
+                     unit=f"one SGD step: {batch} latents through the head, forward and backward",
+                     cycles=step_cycles({"training": last["instructions_per_step"]},
+                                        rp.get("cycle_model"))))  # fmt: skip
     for fe, title in (("trained", "trained"), ("elm", "ELM, random weights")):
         lr = u[f"learn_{fe}_interleaved"]
         mm = lr["memory_map"]
@@ -290,14 +321,16 @@ def deployability(board: str, u: dict[str, Any], opts: ReportOptions) -> list[di
         parts = {"arena": lr["ram"]["extractor_arena_bytes"], "learner": lr["ram"]["learner_pool_bytes"],
                  "stack_peak": lr["ram"]["stack_peak_bytes"]}  # fmt: skip
         note = f"prequential, interleaved protocol, users {', '.join(map(str, lr['users']))}, on the device"
-        for kind, instr, unit in (("inference", s["extract"] + s["predict"], "extract + predict one window"),
-                                  ("learning", s["extract"] + s["predict"] + s["learn"],
+        for kind, names, unit in (("inference", ("extract", "predict"), "extract + predict one window"),
+                                  ("learning", ("extract", "predict", "learn"),
                                    "extract + predict + learn one window")):  # fmt: skip
+            instr = sum(s[n] for n in names)
             rows.append(_row(f"rce_{fe}_{kind}", f"CNN-FE ({title}) + TinyRCE, "
                              f"{'single inference' if kind == 'inference' else 'learning step'}",
                              f"rce_{kind}", board, clock, macc=macc, flash=lr["flash_bytes"], ram=ram_used,
                              ram_parts=parts, instructions=instr, accuracy=lr["accuracy"], accuracy_note=note,
-                             unit=unit))  # fmt: skip
+                             unit=unit,
+                             cycles=step_cycles({n: s[n] for n in names}, lr.get("cycle_model"))))  # fmt: skip
     return rows
 
 
@@ -347,11 +380,13 @@ def run_report(opts: ReportOptions, progress: Progress = quiet) -> dict[str, Any
         for protocol in PROTOCOLS:
             name = f"{board} TinyRCE {protocol}"
             u[f"learn_trained_{protocol}"] = unit(
-                name, {**base, "kind": "learn", "model": file_hash(opts.int8), "protocol": protocol},
+                name, {**base, "kind": "learn", "model": file_hash(opts.int8), "protocol": protocol,
+                       "cycle_model": opts.sim == "qemu" and protocol == "interleaved"},
                 lambda pr=protocol, n=name, b=board: _learn_unit(opts.int8, b, pr, None, None, opts,
                                                                  say(n)))  # fmt: skip
         name = f"{board} ELM + TinyRCE interleaved"
-        elm_parts = {**base, "kind": "learn", "model": f"elm:{HAR_ARCH}:{opts.elm_seed}", "protocol": "interleaved"}
+        elm_parts = {**base, "kind": "learn", "model": f"elm:{HAR_ARCH}:{opts.elm_seed}", "protocol": "interleaved",
+                     "cycle_model": opts.sim == "qemu"}  # fmt: skip
 
         def run_elm(n: str = name, b: str = board) -> dict[str, Any]:
             nonlocal elm
@@ -360,7 +395,8 @@ def run_report(opts: ReportOptions, progress: Progress = quiet) -> dict[str, Any
 
         u["learn_elm_interleaved"] = unit(name, elm_parts, run_elm)
         name = f"{board} latent replay"
-        u["replay"] = unit(name, {**base, "kind": "replay", "model": file_hash(opts.int8)},
+        u["replay"] = unit(name, {**base, "kind": "replay", "model": file_hash(opts.int8),
+                                  "cycle_model": opts.sim == "qemu"},
                            lambda n=name, b=board: _replay_unit(opts.int8, b, opts, say(n)))  # fmt: skip
         boards[board] = u
     # figures that need no simulator: MACC of the extractors and the head, the replay image's stack reserve

@@ -102,9 +102,13 @@ def estimate_note(result: dict[str, Any]) -> str:
     labels = {r["estimate"] for r in result["deployability"]}
     if len(labels) == 1:
         return labels.pop()
-    return ("estimated: the 'cycle model' rows by the per-core cycle model (docs/cycles.md), the 'CPI 1.0' rows "
-            "as exact instructions at CPI 1.0 (no cycle model for the learners yet), so compare instructions "
-            "across the two")  # fmt: skip
+    if all("cycle model" in label for label in labels):
+        return ("estimated by the per-core cycle model (docs/cycles.md): the CNN rows from a traced inference, "
+                "the learner rows as each measured part's CPI in a traced step times its mean exact "
+                "instructions")  # fmt: skip
+    return ("estimated: the 'cycle model' rows by the per-core cycle model (docs/cycles.md; the learner rows: each "
+            "measured part's CPI in a traced step times its mean exact instructions), the 'CPI 1.0' rows as exact "
+            "instructions at CPI 1.0 (no QEMU execution log), so compare instructions across the two")  # fmt: skip
 
 
 def markdown(result: dict[str, Any]) -> str:
