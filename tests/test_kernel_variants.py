@@ -27,6 +27,7 @@ from test_kernels_c import (
     random_depthwise,
     random_fc,
     random_mean,
+    random_pad,
     random_pool,
     to_struct,
 )
@@ -39,6 +40,7 @@ from tinyodl.reference import (
     DepthwiseConv2DS8Params,
     FullyConnectedS8Params,
     KernelParams,
+    PadS8Params,
     quant,
     run,
 )
@@ -262,6 +264,23 @@ def test_avg_pool2d_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
         np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
     wide = replace(params, in_h=17, in_w=16, k_h=17, k_w=16, out_w=1)
     assert variants.choose(wide, BOARD).note == "tl_avg_pool2d_s8_dsp: a window of 272 > 256 taps"
+
+
+def test_pad_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:
+    """Small random pads, then rows of up to 37 bytes with borders of up to 9 on every axis: runs that start
+    and end anywhere in a word, input rows that are no multiple of 4."""
+    rng = np.random.default_rng(SEED + 17)
+    for case in range(2 * CASES):
+        if case < CASES:
+            params, x = random_pad(rng, False)
+        else:
+            dims = (int(rng.integers(1, 3)), int(rng.integers(1, 6)), int(rng.integers(1, 7)), int(rng.integers(1, 38)))
+            params = PadS8Params(in_dims=dims, pad_before=tuple(int(v) for v in rng.integers(0, 10, size=4)),
+                                 pad_after=tuple(int(v) for v in rng.integers(0, 10, size=4)),
+                                 pad_value=int(rng.integers(-128, 128)))  # fmt: skip
+            x = rng.integers(-128, 128, dims, dtype=np.int8)
+        choice = _chosen(params, "tl_pad_s8_dsp")
+        np.testing.assert_array_equal(run_variant(lib, choice, x), run(params, x), err_msg=str(params))
 
 
 def test_mean_s8_dsp_matches_numpy(lib: ctypes.CDLL) -> None:

@@ -2,8 +2,8 @@
 generated, built and run over the link. int8 equals the numpy reference and TFLite's interpreter bit for bit;
 float32 stays within the stated tolerance. The models gather the edge cases: odd channel counts (3, 5, 7, 9,
 11, 17), sizes that are no multiple of the blocking, SAME and VALID padding, stride 2, dilation 2, a depth
-multiplier, average pools with and without padding, input zero points -128 and 127, relu and relu6 clamps,
-fully-connected inputs with 1-3 left over.
+multiplier, average pools with and without padding, an explicit PAD, input zero points -128 and 127, relu and
+relu6 clamps, fully-connected inputs with 1-3 left over.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ def conv2d_edges() -> Any:
         layers.Conv2D(9, (2, 3), padding="valid", activation="relu"),
         layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),  # gathered lanes: multiplier 2
         layers.AveragePooling2D((3, 2), strides=1, padding="same"),  # 18 channels: 4 words and 2 bytes
+        layers.ZeroPadding2D(((1, 0), (2, 1))),  # PAD: 18-byte rows, borders of 36 and 18 bytes
         layers.MaxPooling2D(2),
         layers.Flatten(),
-        layers.Dense(13, activation="relu6"),  # 36 inputs, 13 outputs: a partial block of 4
+        layers.Dense(13, activation="relu6"),  # 72 inputs, 13 outputs: a partial block of 4
     ])  # fmt: skip
 
 
@@ -129,6 +130,7 @@ def test_int8_variants_bit_exact(tmp_path_factory: pytest.TempPathFactory, key: 
     if key == "conv2d_edges":
         assert f"tl_depthwise_conv2d_s8_dsp{form}" in kernels
         assert "tl_avg_pool2d_s8_dsp" in kernels
+        assert "tl_pad_s8_dsp" in kernels
 
 
 @pytest.mark.parametrize("flash", list(FORMS))

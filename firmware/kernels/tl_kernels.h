@@ -345,6 +345,8 @@ typedef struct {
 
 tl_status_t tl_pad_s8_check(const tl_pad_s8_params_t *p);
 tl_status_t tl_pad_s8(const tl_pad_s8_params_t *p, const int8_t *in, int8_t *out);
+tl_status_t tl_pad_s8_dsp_check(const tl_pad_s8_params_t *p);
+tl_status_t tl_pad_s8_dsp(const tl_pad_s8_params_t *p, const int8_t *in, int8_t *out);
 tl_status_t tl_pad_f32_check(const tl_pad_f32_params_t *p);
 tl_status_t tl_pad_f32(const tl_pad_f32_params_t *p, const float *in, float *out);
 

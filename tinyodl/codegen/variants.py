@@ -261,6 +261,11 @@ def avg_pool2d_s8_dsp(p: kp.AvgPool2DS8Params) -> kp.AvgPool2DS8Params | str:
     return p if taps <= AVG_POOL_S8_MAX_TAPS else f"a window of {taps} > {AVG_POOL_S8_MAX_TAPS} taps"
 
 
+def pad_s8_dsp(p: kp.PadS8Params) -> kp.PadS8Params:
+    """tl_pad_s8_dsp moves the same bytes in words: no precondition beyond the reference's."""
+    return p
+
+
 def add_s8_dsp(p: kp.AddS8Params) -> kp.AddS8Params | str:
     """tl_add_s8_dsp's preconditions (its check function's): each input rescale a halving or a normalised
     right shift, the output's a normalised right shift that cannot overflow with its zero point folded in."""
@@ -315,6 +320,7 @@ VARIANTS: dict[type, tuple[Variant, ...]] = {
     kp.AvgPool2DS8Params: (Variant("tl_avg_pool2d_s8_dsp", "dsp", avg_pool2d_s8_dsp),),
     kp.MeanS8Params: (Variant("tl_mean_s8_dsp", "dsp", mean_s8_dsp),),
     kp.AddS8Params: (Variant("tl_add_s8_dsp", "dsp", add_s8_dsp),),
+    kp.PadS8Params: (Variant("tl_pad_s8_dsp", "dsp", pad_s8_dsp),),
     kp.Conv2DF32Params: (Variant("tl_conv2d_f32_fpu", "fpu", conv2d_f32_fpu, ("weights",)),),
     kp.FullyConnectedF32Params: (Variant("tl_fully_connected_f32_fpu", "fpu", fully_connected_f32_fpu, ("weights",)),),
 }
