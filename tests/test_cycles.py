@@ -388,7 +388,19 @@ def test_learner_step_with_estimated_cycles(har_tflite: dict[str, Path]) -> None
     assert cycles is not None
     cpi = {n: p["estimated_cycles"] / p["counted_instructions"] for n, p in cm["parts"].items()}
     assert cycles == pytest.approx(sum(parts[n] * cpi[n] for n in parts))
+    assert r["learning_step_estimated_cycles"] == round(cycles)  # what `tinyodl learn --cycles` prints
+    assert r["learning_step_estimated_latency_ms"] == pytest.approx(cycles / 80e3, rel=1e-3)
     assert step_cycles(parts, None) is None  # no traced step: the row falls back to CPI 1.0
     timing = _timing(sum(parts.values()), 80_000_000, cycles=cycles)
     assert timing["estimate"] == STEP_LABEL and "cycle model" in STEP_LABEL
     assert timing["latency_ms"] == pytest.approx(cycles / 80e3, rel=1e-3) and timing["cycles"] > sum(parts.values())
+
+
+@pytest.mark.parametrize("extra", [["--learner", "replay"], ["--sim", "renode"]])
+def test_learn_cycles_refused_without_a_traced_step(extra: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`tinyodl learn --cycles` estimates the TinyRCE step on QEMU; elsewhere one line, exit 2, nothing built."""
+    from tinyodl.cli import main
+
+    code = main(["learn", "model.tflite", "--board", "nucleo-l476rg", "--cycles", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--cycles" in err, err

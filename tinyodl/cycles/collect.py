@@ -141,6 +141,24 @@ class StepCycles(ModelCycles):
         return out
 
 
+def step_cycles(parts: dict[str, float], cycle_model: dict[str, Any] | None) -> float | None:
+    """Estimated cycles of a learner step made of measured parts (name -> mean exact instructions): each part's
+    instructions times its estimated CPI in the traced step (`cycle_model`: StepCycles.as_dict() of a learner
+    run; the replay learner's one part is its training window). None without a cycle model for every part."""
+    if cycle_model is None:
+        return None
+    traced = cycle_model.get("parts", {})
+    total = 0.0
+    for name, instructions in parts.items():
+        part = traced.get(name)
+        if part is None or not part["counted_instructions"]:
+            if instructions == 0:
+                continue
+            return None
+        total += instructions * part["estimated_cycles"] / part["counted_instructions"]
+    return total
+
+
 STEP_METHOD = (
     "per-block execution counts from QEMU's exec log (-d in_asm,exec,nochain) of the learner's measured windows "
     "in its last traced step, weighted by the per-core timing of each block's instructions decoded from the ELF "

@@ -279,7 +279,7 @@ def add_step_cycles(result: dict[str, Any], prep: Any, params: RceParams, int8: 
                     state: bytes, run: RunOptions, progress: Progress) -> None:  # fmt: skip
     """`cycle_model` in the result: a learning step's estimated cycles per part (extract, predict, learn) from
     QEMU's execution log of `steps` run after importing the learner's final `state` (docs/cycles.md)."""
-    from ..cycles.collect import measure_learner_step
+    from ..cycles.collect import measure_learner_step, step_cycles
 
     progress(f"{prep.board.name}: estimating a learning step's cycles ({len(steps)} steps with QEMU's execution log)")
     t0 = time.monotonic()
@@ -287,6 +287,11 @@ def add_step_cycles(result: dict[str, Any], prep: Any, params: RceParams, int8: 
     model = sc.as_dict()
     model["seconds"] = round(time.monotonic() - t0, 2)
     result["cycle_model"] = model
+    per_step = result["instructions_per_step"]
+    cycles = step_cycles({name: per_step[name] for name in ("extract", "predict", "learn")}, model)
+    if cycles is not None:
+        result["learning_step_estimated_cycles"] = round(cycles)
+        result["learning_step_estimated_latency_ms"] = round(latency_ms(cycles, prep.board.clock_hz), 4)
 
 
 def _report(model_path: Path, board_name: str, opts: LearnOptions, data: Labelled, learning: Labelled,

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import __version__
 from ..boards import load_board
+from ..cycles.collect import step_cycles
 from ..errors import TinyodlError
 from ..runner import Progress, RunOptions, quiet
 from . import seed
@@ -194,24 +195,6 @@ def _ram(static: int, stack_reserved: int, stack_peak: int) -> int:
     """RAM used: static data and bss (the arena and any learner pool are in it) without the reserved stack,
     plus the stack's measured peak."""
     return static - stack_reserved + stack_peak
-
-
-def step_cycles(parts: dict[str, float], cycle_model: dict[str, Any] | None) -> float | None:
-    """Estimated cycles of a learner row made of measured parts (name -> mean exact instructions): each part's
-    instructions times its estimated CPI in the traced step (`cycle_model` of a learner run; the replay
-    learner's one part is its training window). None without a cycle model for every part."""
-    if cycle_model is None:
-        return None
-    traced = cycle_model.get("parts", {})
-    total = 0.0
-    for name, instructions in parts.items():
-        part = traced.get(name)
-        if part is None or not part["counted_instructions"]:
-            if instructions == 0:
-                continue
-            return None
-        total += instructions * part["estimated_cycles"] / part["counted_instructions"]
-    return total
 
 
 def _timing(instructions: float, clock_hz: int, run: dict[str, Any] | None = None,
