@@ -23,19 +23,20 @@ from dataclasses import dataclass, field
 
 from ..boards import Board, board_names, load_board
 from ..errors import BoardError
+from .an3155 import (
+    ACK,
+    CMD_EXT_ERASE,
+    CMD_GET,
+    CMD_GET_ID,
+    CMD_GET_VERSION,
+    CMD_GO,
+    CMD_READ,
+    CMD_WRITE,
+    NACK,
+    SYNC,
+)
 
-ACK = 0x79
-NACK = 0x1F
-SYNC = 0x7F
-
-CMD_GET = 0x00
-CMD_GET_VERSION = 0x01
-CMD_GET_ID = 0x02
-CMD_READ = 0x11
-CMD_GO = 0x21
-CMD_WRITE = 0x31
 CMD_ERASE = 0x43
-CMD_EXT_ERASE = 0x44
 CMD_WRITE_PROTECT = 0x63
 CMD_WRITE_UNPROTECT = 0x73
 CMD_READOUT_PROTECT = 0x82
@@ -260,18 +261,26 @@ class BootloaderDevice:
                 return buf, address - origin
         return None
 
-    def _read(self) -> Generator[int, bytes, bool]:
+    def _addressed(self, length: int, aligned: int = 1) -> Generator[int, bytes, int | None]:
+        """The opening of Read, Go and Write: refused under readout protection, then an address (a multiple of
+        `aligned`) with `length` bytes of memory behind it, each step ACKed; None after a NACK."""
         if self.readout_protected:
             self._send(NACK)
-            return False
+            return None
         self._send(ACK)
         address = yield from self._address()
         if address is None:
-            return False
-        if self._memory(address, 1) is None:
+            return None
+        if address % aligned or self._memory(address, length) is None:
             self._send(NACK)
-            return False
+            return None
         self._send(ACK)
+        return address
+
+    def _read(self) -> Generator[int, bytes, bool]:
+        address = yield from self._addressed(1)
+        if address is None:
+            return False
         n, comp = yield 2
         where = self._memory(address, n + 1)
         if n ^ comp != 0xFF or where is None:
@@ -291,17 +300,9 @@ class BootloaderDevice:
         return False
 
     def _go(self) -> Generator[int, bytes, bool]:
-        if self.readout_protected:
-            self._send(NACK)
-            return False
-        self._send(ACK)
-        address = yield from self._address()
+        address = yield from self._addressed(8)
         if address is None:
             return False
-        if self._memory(address, 8) is None:
-            self._send(NACK)
-            return False
-        self._send(ACK)
         self.go_address = address
         self.log.append(f"go {address:#010x}")
         if self.on_go is not None:
@@ -309,17 +310,9 @@ class BootloaderDevice:
         return True  # the application runs; its next reset (BOOT0 still high) is the bootloader again
 
     def _write(self) -> Generator[int, bytes, bool]:
-        if self.readout_protected:
-            self._send(NACK)
-            return False
-        self._send(ACK)
-        address = yield from self._address()
+        address = yield from self._addressed(1, aligned=4)
         if address is None:
             return False
-        if address % 4 or self._memory(address, 1) is None:
-            self._send(NACK)
-            return False
-        self._send(ACK)
         drop = self.faults.drop_write_byte_at
         if (
             drop is not None
