@@ -69,6 +69,15 @@ static inline int tl_act_range_ok(int32_t lo, int32_t hi)
     return tl_is_int8(lo) && tl_is_int8(hi) && lo <= hi;
 }
 
+/* PAD's output dimensions: each input dimension with its borders (the check bounds them). */
+static inline void tl_padded_dims(const int32_t *in_dims, const int32_t *before, const int32_t *after,
+                                  int32_t *out_dims)
+{
+    for (int32_t d = 0; d < 4; ++d) {
+        out_dims[d] = in_dims[d] + before[d] + after[d];
+    }
+}
+
 /* The product of positive dimensions fits in int32 (every index of a kernel is an int32). */
 static inline int tl_dims_ok(const int32_t *dims, int32_t n)
 {

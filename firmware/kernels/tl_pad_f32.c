@@ -26,9 +26,7 @@ tl_status_t tl_pad_f32(const tl_pad_f32_params_t *p, const float *in, float *out
         return TL_STATUS_NULL_ARG;
     }
     int32_t out_dims[4];
-    for (int32_t d = 0; d < 4; ++d) {
-        out_dims[d] = p->in_dims[d] + p->pad_before[d] + p->pad_after[d];
-    }
+    tl_padded_dims(p->in_dims, p->pad_before, p->pad_after, out_dims);
     for (int32_t i0 = 0; i0 < out_dims[0]; ++i0) {
         const int32_t j0 = i0 - p->pad_before[0];
         const int inside0 = j0 >= 0 && j0 < p->in_dims[0];

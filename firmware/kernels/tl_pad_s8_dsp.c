@@ -62,9 +62,7 @@ tl_status_t tl_pad_s8_dsp(const tl_pad_s8_params_t *p, const int8_t *in, int8_t 
         return TL_STATUS_NULL_ARG;
     }
     int32_t out_dims[4];
-    for (int32_t d = 0; d < 4; ++d) {
-        out_dims[d] = p->in_dims[d] + p->pad_before[d] + p->pad_after[d];
-    }
+    tl_padded_dims(p->in_dims, p->pad_before, p->pad_after, out_dims);
     const uint32_t v4 = (uint32_t)(uint8_t)p->pad_value * 0x01010101u;
     const int32_t row = p->in_dims[3], before = p->pad_before[3], after = p->pad_after[3];
     for (int32_t i0 = 0; i0 < out_dims[0]; ++i0) {
